@@ -1,0 +1,196 @@
+"""The trace: every event of a run as JSON Lines, the contract between the
+backends and everything that reads runs (checks, reports, comparison, sweeps,
+the web and terminal views).
+
+One event per line. Every event has ``t`` (seconds since scenario start),
+``kind`` and, when it concerns one node, ``node``. The first line is a header
+(``kind == "header"``) with the schema version, scenario, seed and backend.
+The format is documented in docs/trace-format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA_VERSION = 1
+
+#: Event kinds defined by schema version 1 (docs/trace-format.md).
+KINDS = frozenset(
+    {
+        "header",  # first line: schema, scenario, seed, backend, nodes
+        "step",  # the runner begins a scenario step
+        "role",  # a node's role/term changed: role, term
+        "vote",  # a vote (or pre-vote) was granted or refused: candidate, term, granted, pre_vote
+        "leader",  # a node learned who leads: leader (or null), term
+        "commit",  # a node's commit index advanced (simulator only): commit
+        "fault",  # a fault was injected or removed: action, selector, nodes, ...
+        "client",  # a client operation finished: op, key, ok, latency, error
+        "load",  # a load generator started or finished: phase, rate, duration, ...
+        "status",  # periodic per-node status: running, role, term, leader, commit, ...
+        "check",  # a check result: name, ok, detail, nodes
+        "note",  # free text from the runner or a backend
+        "end",  # last line: the run is over
+    }
+)
+
+Event = dict[str, Any]
+Subscriber = Callable[[Event], None]
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read; the message names the file and line."""
+
+
+def _clean_time(t: float) -> float:
+    # Microsecond resolution keeps traces byte-identical across platforms while
+    # staying far finer than anything Raft or etcd does.
+    return round(float(t), 6)
+
+
+def encode(event: Event) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class TraceWriter:
+    """Collects events, writes them as JSON Lines and tells subscribers.
+
+    Thread-safe: the live backend emits from poller threads while the runner
+    emits from its own thread. Events are kept in memory (``events``) unless
+    ``keep=False``, which long sweeps use to keep memory flat.
+    """
+
+    def __init__(
+        self,
+        header: dict[str, Any],
+        sink: IO[str] | None = None,
+        *,
+        keep: bool = True,
+    ) -> None:
+        self._sink = sink
+        self._keep = keep
+        self._lock = threading.RLock()
+        self._subscribers: list[Subscriber] = []
+        self.events: list[Event] = []
+        self.header: Event = {"t": 0.0, "kind": "header", "schema": SCHEMA_VERSION, **header}
+        self._write(self.header)
+
+    def emit(self, t: float, kind: str, node: str | None = None, **fields: Any) -> Event:
+        """Record one event; ``t`` is seconds since scenario start."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown trace event kind {kind!r}")
+        event: Event = {"t": _clean_time(t), "kind": kind}
+        if node is not None:
+            event["node"] = node
+        event.update(fields)
+        self._write(event)
+        return event
+
+    def _write(self, event: Event) -> None:
+        with self._lock:
+            if self._keep:
+                self.events.append(event)
+            if self._sink is not None:
+                self._sink.write(encode(event))
+                self._sink.write("\n")
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback(event)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every later event; returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._sink is not None:
+                self._sink.flush()
+
+
+@dataclass
+class Trace:
+    """A trace read back from a file (or taken from a writer)."""
+
+    header: Event
+    events: list[Event] = field(default_factory=list)
+    source: str = "<memory>"
+
+    @property
+    def backend(self) -> str:
+        return str(self.header.get("backend", "?"))
+
+    @property
+    def seed(self) -> Any:
+        return self.header.get("seed")
+
+    @property
+    def scenario_name(self) -> str:
+        scenario = self.header.get("scenario") or {}
+        return str(scenario.get("name", "?"))
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.header.get("nodes", []))
+
+    def of_kind(self, *kinds: str) -> Iterator[Event]:
+        wanted = set(kinds)
+        return (e for e in self.events if e["kind"] in wanted)
+
+    @classmethod
+    def from_writer(cls, writer: TraceWriter) -> Trace:
+        return cls(header=writer.header, events=list(writer.events[1:]))
+
+
+def iter_lines(lines: Iterable[str], source: str) -> Iterator[Event]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"{source}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(event, dict) or "kind" not in event or "t" not in event:
+            raise TraceError(f"{source}:{number}: not a trace event (needs 't' and 'kind')")
+        yield event
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read a JSON Lines trace; raises TraceError with file and line on bad input."""
+    source = str(path)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise TraceError(f"{source}: no such trace file") from None
+    except IsADirectoryError:
+        raise TraceError(f"{source}: is a directory, not a trace file") from None
+    with handle:
+        events = iter_lines(handle, source)
+        try:
+            header = next(events)
+        except StopIteration:
+            raise TraceError(f"{source}: empty file, not a trace") from None
+        if header.get("kind") != "header":
+            raise TraceError(f"{source}:1: the first line of a trace must be its header")
+        schema = header.get("schema")
+        if schema != SCHEMA_VERSION:
+            raise TraceError(
+                f"{source}: trace schema {schema!r} is not supported "
+                f"(this etcdplay reads schema {SCHEMA_VERSION})"
+            )
+        try:
+            body = list(events)
+        except UnicodeDecodeError:
+            raise TraceError(f"{source}: not a text file") from None
+    return Trace(header=header, events=body, source=source)
