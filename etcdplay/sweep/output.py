@@ -1,0 +1,205 @@
+"""Sweep results as JSON (streamed) and as rich tables.
+
+The JSON document (schema ``etcdplay-sweep/1``, docs/sweep.md) is the same for
+the simulator and a live cluster, and for the failover benchmark and scenario
+sweeps::
+
+    {"schema": "etcdplay-sweep/1", "experiment": "failover", "backend": "sim",
+     "seed": 1, "trials": 1000, "etcdplay": "0.1.0", "options": {...},
+     "configurations": [
+        {"index": 0, "label": "150-300 ms", "params": {...},
+         "samples": [{"trial": 0, "seed": ..., "downtime_ms": ..., ...}, ...],
+         "summary": {...}},
+        ...]}
+
+It is written while trials run, one sample per line, configuration after
+configuration, so writing it needs no more memory than one chunk of samples.
+It holds no wall-clock figures: the same seed gives the same bytes whatever
+``--jobs``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from rich.table import Table
+
+from etcdplay.sweep.errors import SweepError
+
+SCHEMA = "etcdplay-sweep/1"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class JsonStream:
+    """Writes a sweep document piece by piece; ``close`` finishes it."""
+
+    def __init__(self, path: str | Path, meta: dict[str, Any]) -> None:
+        self.path = Path(path)
+        try:
+            self._out: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise SweepError(f"--json {path}: cannot write ({exc.strerror})") from None
+        head = _dump({"schema": SCHEMA, **meta})
+        self._out.write(head[:-1] + ',\n"configurations":[')
+        self._configs = 0
+        self._samples = 0
+
+    def begin(self, index: int, label: str, params: dict[str, Any]) -> None:
+        prefix = ",\n" if self._configs else "\n"
+        self._out.write(f'{prefix}{{"index":{index},"label":{_dump(label)},"params":{_dump(params)},"samples":[')
+        self._configs += 1
+        self._samples = 0
+
+    def sample(self, sample: dict[str, Any]) -> None:
+        self._out.write(("," if self._samples else "") + "\n" + _dump(sample))
+        self._samples += 1
+
+    def end(self, summary: dict[str, Any]) -> None:
+        self._out.write(f'\n],"summary":{_dump(summary)}}}')
+
+    def close(self) -> None:
+        self._out.write("\n]}\n")
+        self._out.close()
+
+    def abort(self) -> None:
+        """Interrupted: remove the half-written file rather than leave bad JSON."""
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A sweep document, checked enough to be plotted and compared."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise SweepError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SweepError(f"{path}: not a sweep JSON file ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise SweepError(f"{path}: not a sweep result (expected schema {SCHEMA!r})")
+    if not isinstance(data.get("configurations"), list):
+        raise SweepError(f"{path}: sweep result without configurations")
+    return data
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def failover_table(title: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
+    """One row per configuration: downtime statistics and split-vote rate."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("configuration", style="bold")
+    table.add_column("trials", justify="right")
+    for name in ("mean", "p50", "p90", "p99", "p99.9", "max"):
+        table.add_column(f"{name}\nms", justify="right")
+    table.add_column("split\nvotes", justify="right")
+    table.add_column("rounds\nmean", justify="right")
+    table.add_column("first cand.\np50 ms", justify="right")
+    table.add_column("msgs\nmean", justify="right")
+    for label, summary in rows:
+        d = summary["downtime_ms"]
+        trials = str(summary["trials"])
+        if summary.get("unresolved"):
+            trials += f" ([red]{summary['unresolved']} no leader[/red])"
+        rounds = summary.get("rounds_mean")
+        messages = summary.get("messages_mean")
+        table.add_row(
+            label,
+            trials,
+            _ms(d["mean"]),
+            _ms(d["p50"]),
+            _ms(d["p90"]),
+            _ms(d["p99"]),
+            _ms(d["p99_9"]),
+            _ms(d["max"]),
+            _pct(summary.get("split_vote_rate")),
+            "-" if rounds is None else f"{rounds:.2f}",
+            _ms(summary["first_candidate_ms"]["p50"]),
+            "-" if not messages else f"{messages:.0f}",
+        )
+    return table
+
+
+def compare_table(documents: Sequence[tuple[str, dict[str, Any]]]) -> Table:
+    """Failover downtime of several sweep files side by side, configuration by label."""
+    table = Table(title="failover downtime (ms): side by side", title_justify="left")
+    table.add_column("configuration", style="bold")
+    table.add_column("source")
+    for name in ("trials", "mean", "p50", "p90", "p99", "max", "split votes"):
+        table.add_column(name, justify="right")
+    labels: list[str] = []
+    for _, doc in documents:
+        for config in doc["configurations"]:
+            if config["label"] not in labels:
+                labels.append(config["label"])
+    for label in labels:
+        for source, doc in documents:
+            for config in doc["configurations"]:
+                if config["label"] != label:
+                    continue
+                summary = config["summary"]
+                d = summary["downtime_ms"]
+                table.add_row(
+                    label,
+                    source,
+                    str(summary["trials"]),
+                    _ms(d["mean"]),
+                    _ms(d["p50"]),
+                    _ms(d["p90"]),
+                    _ms(d["p99"]),
+                    _ms(d["max"]),
+                    _pct(summary.get("split_vote_rate")),
+                )
+        table.add_section()
+    return table
+
+
+#: Scenario-sweep metrics: (key, column title, format).
+SCENARIO_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("leader_changes", "leader\nchanges", "{:.2f}"),
+    ("unavailable_s", "unavailable\ns", "{:.3f}"),
+    ("election_ms", "election\nms", "{:.1f}"),
+    ("first_leader_ms", "first leader\nms", "{:.1f}"),
+    ("writes_acked", "writes\nacked", "{:.1f}"),
+    ("writes_failed", "writes\nfailed", "{:.1f}"),
+    ("check_failures", "check\nfailures", "{:.2f}"),
+)
+
+
+def scenario_table(title: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
+    """One row per grid point: each metric as mean [p10..p90 across seeds]."""
+    table = Table(title=title, title_justify="left", caption="mean (p50, p90 across seeds)")
+    table.add_column("point", style="bold")
+    table.add_column("runs", justify="right")
+    for _, heading, _ in SCENARIO_METRICS:
+        table.add_column(heading, justify="right")
+    table.add_column("runs with\nfailed checks", justify="right")
+    for label, summary in rows:
+        cells = []
+        for key, _, fmt in SCENARIO_METRICS:
+            stats = summary["metrics"][key]
+            if stats["mean"] is None:
+                cells.append("-")
+            else:
+                cells.append(
+                    f"{fmt.format(stats['mean'])} ({fmt.format(stats['p50'])}, {fmt.format(stats['p90'])})"
+                )
+        failed = summary["runs_failed"]
+        cells.append(f"[red]{failed}[/red]" if failed else "0")
+        table.add_row(label, str(summary["runs"]), *cells)
+    return table
