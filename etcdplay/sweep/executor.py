@@ -16,6 +16,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ from etcdplay.sweep.errors import SweepError
 TrialFn = Callable[[Any, int], dict[str, Any]]
 SeedFn = Callable[[int, int, int], int]
 Sample = dict[str, Any]
+
+
+class TrialError(RuntimeError):
+    """A trial raised: names the configuration, trial and seed to rerun it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,14 @@ def run_chunk(trial: TrialFn, seed_fn: SeedFn, payload: Any, base_seed: int, chu
     samples = []
     for index in range(chunk.start, chunk.stop):
         seed = seed_fn(base_seed, chunk.config, index)
-        samples.append({"trial": index, "seed": seed, **trial(payload, seed)})
+        try:
+            result = trial(payload, seed)
+        except Exception as exc:
+            raise TrialError(
+                f"trial {index} of configuration {chunk.config} (seed {seed}) failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        samples.append({"trial": index, "seed": seed, **result})
     return samples
 
 
@@ -183,6 +195,9 @@ def stream(
     refill()
     while pending:
         chunk, future = pending.popleft()
-        samples = future.result()
+        try:
+            samples = future.result()
+        except BrokenProcessPool as exc:
+            raise TrialError(f"a worker process died running configuration {chunk.config}: {exc}") from None
         refill()
         yield chunk, samples

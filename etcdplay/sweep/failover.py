@@ -74,26 +74,27 @@ def parse_election_timeout(text: str, timer: str) -> tuple[float, float] | float
     """``150-300`` -> (150, 300) for the uniform timer (``150`` means 150-300, as
     in the scenario model); one number, etcd's --election-timeout, for etcd."""
     raw = text.strip()
+    lo_text, dash, hi_text = raw.partition("-")
     try:
-        if "-" in raw.lstrip("-"):
-            lo_text, hi_text = raw.split("-", 1)
-            lo, hi = float(lo_text), float(hi_text)
-            if timer == "etcd":
-                raise SweepError(
-                    f"--election-timeout-ms {text!r}: the etcd timer takes one number "
-                    "(etcd's --election-timeout, timeouts drawn from [et, 2*et)); a lo-hi "
-                    "range needs --timer uniform"
-                )
-            if not (0 < lo <= hi) or math.isinf(hi):
-                raise SweepError(f"--election-timeout-ms {text!r}: the range needs 0 < lo <= hi")
-            return (lo, hi)
-        value = float(raw)
+        numbers = [float(lo_text), float(hi_text)] if dash and lo_text else [float(raw)]
     except ValueError:
         raise SweepError(
             f"--election-timeout-ms {text!r}: expected a range in ms such as 150-300, or one number"
         ) from None
-    if not 0 < value < math.inf:
-        raise SweepError(f"--election-timeout-ms {text!r}: must be a positive number of ms")
+    if any(not 0 < v < math.inf for v in numbers):
+        raise SweepError(f"--election-timeout-ms {text!r}: timeouts must be positive numbers of ms")
+    if len(numbers) == 2:
+        lo, hi = numbers
+        if timer == "etcd":
+            raise SweepError(
+                f"--election-timeout-ms {text!r}: the etcd timer takes one number "
+                "(etcd's --election-timeout, timeouts drawn from [et, 2*et)); a lo-hi "
+                "range needs --timer uniform"
+            )
+        if lo > hi:
+            raise SweepError(f"--election-timeout-ms {text!r}: the range needs lo <= hi")
+        return (lo, hi)
+    value = numbers[0]
     return value if timer == "etcd" else (value, 2 * value)
 
 

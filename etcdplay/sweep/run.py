@@ -4,7 +4,7 @@ file and the progress bar."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +19,15 @@ from rich.progress import (
 )
 
 from etcdplay import __version__
-from etcdplay.sweep.executor import SeedFn, TrialFn, chunks, default_chunk_size, make_runner, stream
+from etcdplay.sweep.executor import (
+    Chunk,
+    SeedFn,
+    TrialFn,
+    chunks,
+    default_chunk_size,
+    make_runner,
+    stream,
+)
 from etcdplay.sweep.output import JsonStream
 
 
@@ -69,11 +77,33 @@ def run_sweep(
 ) -> Outcome:
     """Run every trial of ``sweep``; samples go to the aggregates and, when asked,
     to the JSON file, in trial order, then are dropped."""
+    runner = make_runner(jobs, cluster)
+    try:
+        size = chunk_size or default_chunk_size(sweep.trials, runner.workers)
+        work = chunks(sweep.trials, len(sweep.payloads), size)
+        samples = stream(runner, sweep.trial, sweep.seed_fn, sweep.payloads, sweep.seed, work)
+        return consume(
+            sweep, samples, make_aggregate, json_path=json_path, progress=progress, console=console,
+            description=f"{sweep.experiment} ({runner.workers} worker(s))",
+        )
+    finally:
+        runner.close()
+
+
+def consume(
+    sweep: Sweep,
+    samples: Iterable[tuple[Chunk, list[dict[str, Any]]]],
+    make_aggregate: Callable[[], Aggregate],
+    *,
+    json_path: str | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    description: str = "",
+) -> Outcome:
+    """Fold chunks of samples (in configuration and trial order) into aggregates,
+    the JSON file and the progress bar."""
     configs = len(sweep.payloads)
     aggregates = [make_aggregate() for _ in range(configs)]
-    runner = make_runner(jobs, cluster)
-    size = chunk_size or default_chunk_size(sweep.trials, runner.workers)
-    work = chunks(sweep.trials, configs, size)
     out = None
     if json_path:
         out = JsonStream(
@@ -104,10 +134,8 @@ def run_sweep(
     finished = False
     try:
         with bar:
-            task = bar.add_task(f"{sweep.experiment} ({runner.workers} worker(s))", total=total)
-            for chunk, samples in stream(
-                runner, sweep.trial, sweep.seed_fn, sweep.payloads, sweep.seed, work
-            ):
+            task = bar.add_task(description or sweep.experiment, total=total)
+            for chunk, chunk_samples in samples:
                 if chunk.config != current:
                     if out is not None and current >= 0:
                         out.end(aggregates[current].summary())
@@ -115,18 +143,17 @@ def run_sweep(
                     if out is not None:
                         out.begin(current, sweep.labels[current], sweep.params[current])
                 aggregate = aggregates[chunk.config]
-                for sample in samples:
+                for sample in chunk_samples:
                     aggregate.add(sample)
                     if out is not None:
                         out.sample(sample)
-                bar.advance(task, len(samples))
+                bar.advance(task, len(chunk_samples))
         if out is not None:
             if current >= 0:
                 out.end(aggregates[current].summary())
             out.close()
         finished = True
     finally:
-        runner.close()
         if out is not None and not finished:
             out.abort()
     return Outcome(aggregates, time.perf_counter() - started, total)
