@@ -214,8 +214,14 @@ def labels(configs: Sequence[FailoverConfig]) -> list[str]:
         ("stale_followers", "stale {}"),
         ("failed", "failed {}"),
     ]
+    derived_heartbeat = all(
+        c.heartbeat_ms == default_heartbeat(c.timer, c.election_timeout_ms) for c in configs
+    )
     varying = [
-        (name, fmt) for name, fmt in fields if len({getattr(c, name) for c in configs}) > 1
+        (name, fmt)
+        for name, fmt in fields
+        if len({getattr(c, name) for c in configs}) > 1
+        and not (name == "heartbeat_ms" and derived_heartbeat)
     ] or [("election_timeout_ms", "{} ms")]
     out = []
     for config in configs:
