@@ -17,8 +17,14 @@ def test_parse_round_trip(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("gauss(1)", "unknown distribution"), ("uniform(5)", "takes 2"), ("uniform(9,1)", "lo <= hi"),
-     ("fixed(-1)", ">= 0"), ("fixed(x)", "must be numbers"), ("what", "cannot read")],
+    [
+        ("gauss(1)", "unknown distribution"),
+        ("uniform(5)", "takes 2"),
+        ("uniform(9,1)", "lo <= hi"),
+        ("fixed(-1)", ">= 0"),
+        ("fixed(x)", "must be numbers"),
+        ("what", "cannot read"),
+    ],
 )
 def test_bad_distributions(text: str, message: str) -> None:
     with pytest.raises(DistributionError, match=message):

@@ -26,8 +26,15 @@ def error_of(text: str) -> str:
 
 def test_every_builtin_loads_and_explains_itself() -> None:
     names = sc.builtin_names()
-    for required in ("follower-failures", "leader-failure", "all-node-failures", "partition-minority",
-                     "partition-leader", "flaky-network", "chaos"):
+    for required in (
+        "follower-failures",
+        "leader-failure",
+        "all-node-failures",
+        "partition-minority",
+        "partition-leader",
+        "flaky-network",
+        "chaos",
+    ):
         assert required in names
     for name in names:
         scenario = sc.load(name)
@@ -67,7 +74,7 @@ def test_partition_naming_a_node_twice() -> None:
 
 
 def test_size_zero_and_bad_timers() -> None:
-    assert "cluster.size" in error_of('[cluster]\nsize = 0\n')
+    assert "cluster.size" in error_of("[cluster]\nsize = 0\n")
     assert "at least 5 x heartbeat" in error_of("[cluster]\nheartbeat_ms = 300\nelection_timeout_ms = 1000\n")
     assert "one number" in error_of("[cluster]\nelection_timeout_ms = [150, 300]\n")
     text = '[cluster]\ntimer = "uniform"\nelection_timeout_ms = [150, 300]\nheartbeat_ms = 50\n'
