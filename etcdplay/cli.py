@@ -27,7 +27,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -135,10 +135,10 @@ def simulate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
 ) -> None:
     """Run a scenario on the deterministic Raft simulator."""
+    sc, replay_seed = load_scenario(scenario, replay)
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.sim.backend import SimBackend
 
-    sc, replay_seed = load_scenario(scenario, replay)
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
     with trace_sink(out) as sink:
