@@ -39,12 +39,36 @@ def fake_sim(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_failover_table_json_plot(fake_sim: None, tmp_path: Path) -> None:
     out, cdf = tmp_path / "out.json", tmp_path / "cdf.html"
-    result = runner.invoke(app, [
-        "sweep", "failover", "--nodes", "5", "-e", "150-151", "-e", "150-300",
-        "--latency-ms", "uniform(5,10)", "--disk-ms", "fixed(2)", "--stale-followers", "2",
-        "--trials", "50", "--seed", "1", "--jobs", "1", "--json", str(out), "--plot", str(cdf),
-        "--no-progress",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "failover",
+            "--nodes",
+            "5",
+            "-e",
+            "150-151",
+            "-e",
+            "150-300",
+            "--latency-ms",
+            "uniform(5,10)",
+            "--disk-ms",
+            "fixed(2)",
+            "--stale-followers",
+            "2",
+            "--trials",
+            "50",
+            "--seed",
+            "1",
+            "--jobs",
+            "1",
+            "--json",
+            str(out),
+            "--plot",
+            str(cdf),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "150-151 ms" in result.output and "150-300 ms" in result.output
     assert "p99.9" in result.output and "split" in result.output
@@ -60,11 +84,32 @@ def test_failover_table_json_plot(fake_sim: None, tmp_path: Path) -> None:
 
 def test_grid_of_repeatable_options(fake_sim: None, tmp_path: Path) -> None:
     out = tmp_path / "grid.json"
-    result = runner.invoke(app, [
-        "sweep", "failover", "-e", "150-300", "-e", "300-600", "--latency-ms", "fixed(1)",
-        "--latency-ms", "fixed(20)", "--nodes", "3", "--nodes", "5", "--trials", "3", "--jobs", "1",
-        "--json", str(out), "--no-progress",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "failover",
+            "-e",
+            "150-300",
+            "-e",
+            "300-600",
+            "--latency-ms",
+            "fixed(1)",
+            "--latency-ms",
+            "fixed(20)",
+            "--nodes",
+            "3",
+            "--nodes",
+            "5",
+            "--trials",
+            "3",
+            "--jobs",
+            "1",
+            "--json",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     labels = [c["label"] for c in json.loads(out.read_text())["configurations"]]
     assert len(labels) == 8
@@ -74,8 +119,22 @@ def test_grid_of_repeatable_options(fake_sim: None, tmp_path: Path) -> None:
 def test_compare_files(fake_sim: None, tmp_path: Path) -> None:
     a, b = tmp_path / "sim.json", tmp_path / "live.json"
     for path, seed in ((a, "1"), (b, "2")):
-        result = runner.invoke(app, ["sweep", "failover", "--trials", "20", "--seed", seed, "--jobs", "1",
-                                     "--json", str(path), "--no-progress"])
+        result = runner.invoke(
+            app,
+            [
+                "sweep",
+                "failover",
+                "--trials",
+                "20",
+                "--seed",
+                seed,
+                "--jobs",
+                "1",
+                "--json",
+                str(path),
+                "--no-progress",
+            ],
+        )
         assert result.exit_code == 0, result.output
     doc = json.loads(b.read_text())
     doc["backend"] = "live"
@@ -86,8 +145,22 @@ def test_compare_files(fake_sim: None, tmp_path: Path) -> None:
     assert "sim (sim.json)" in result.output and "live (live.json)" in result.output
     text = html.read_text()
     assert "live (live.json): 150-300 ms" in text
-    result = runner.invoke(app, ["sweep", "failover", "--trials", "20", "--jobs", "1", "--no-progress",
-                                 "--compare", str(b), "--plot", str(tmp_path / "both.html")])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "failover",
+            "--trials",
+            "20",
+            "--jobs",
+            "1",
+            "--no-progress",
+            "--compare",
+            str(b),
+            "--plot",
+            str(tmp_path / "both.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "side by side" in result.output
 

@@ -40,7 +40,11 @@ def test_trial_seeds_depend_only_on_base_config_trial() -> None:
 def test_chunks_cover_every_trial_once() -> None:
     work = chunks(1001, 3, 250)
     assert [(c.config, c.start, c.stop) for c in work[:5]] == [
-        (0, 0, 250), (0, 250, 500), (0, 500, 750), (0, 750, 1000), (0, 1000, 1001)
+        (0, 0, 250),
+        (0, 250, 500),
+        (0, 500, 750),
+        (0, 750, 1000),
+        (0, 1000, 1001),
     ]
     assert sum(c.size for c in work) == 3003
     assert default_chunk_size(1000, 2) == 125
@@ -52,7 +56,9 @@ def test_same_samples_whatever_jobs_and_chunking(tmp_path: Path) -> None:
     outputs = []
     for jobs, chunk in ((1, None), (2, None), (2, 7)):
         path = tmp_path / f"out-{jobs}-{chunk}.json"
-        run_sweep(_sweep(), FailoverAggregate, jobs=jobs, chunk_size=chunk, json_path=str(path), progress=False)
+        run_sweep(
+            _sweep(), FailoverAggregate, jobs=jobs, chunk_size=chunk, json_path=str(path), progress=False
+        )
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
     other = tmp_path / "other-seed.json"
@@ -62,8 +68,9 @@ def test_same_samples_whatever_jobs_and_chunking(tmp_path: Path) -> None:
 
 def test_json_document_schema(tmp_path: Path) -> None:
     path = tmp_path / "out.json"
-    outcome = run_sweep(_sweep(trials=40), FailoverAggregate, jobs=1, chunk_size=15,
-                        json_path=str(path), progress=False)
+    outcome = run_sweep(
+        _sweep(trials=40), FailoverAggregate, jobs=1, chunk_size=15, json_path=str(path), progress=False
+    )
     doc = load(path)
     assert doc["schema"] == SCHEMA
     assert doc["experiment"] == "failover" and doc["backend"] == "sim"
@@ -74,7 +81,14 @@ def test_json_document_schema(tmp_path: Path) -> None:
         assert [s["trial"] for s in config["samples"]] == list(range(40))
         assert all(s["seed"] == trial_seed(7, index, s["trial"]) for s in config["samples"])
         assert set(config["samples"][0]) == {
-            "trial", "seed", "downtime_ms", "first_candidate_ms", "rounds", "split_votes", "messages", "winner"
+            "trial",
+            "seed",
+            "downtime_ms",
+            "first_candidate_ms",
+            "rounds",
+            "split_votes",
+            "messages",
+            "winner",
         }
         assert config["summary"] == json.loads(json.dumps(outcome.aggregates[index].summary()))
         assert config["summary"]["downtime_ms"]["count"] == 40
@@ -87,7 +101,7 @@ def test_interrupted_sweep_leaves_no_half_json(tmp_path: Path) -> None:
     sweep.payloads[1] = {"nobase": 1}  # KeyError in the trial
     from etcdplay.sweep.executor import TrialError
 
-    with pytest.raises(TrialError, match="configuration 1 .*seed"):
+    with pytest.raises(TrialError, match=r"configuration 1 .*seed"):
         run_sweep(sweep, FailoverAggregate, jobs=1, json_path=str(path), progress=False)
     assert not path.exists()
 
@@ -97,10 +111,17 @@ def test_dask_local_cluster_gives_the_same_samples(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     local = tmp_path / "local.json"
     run_sweep(_sweep(trials=60), FailoverAggregate, jobs=1, json_path=str(local), progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         remote = tmp_path / "dask.json"
-        outcome = run_sweep(_sweep(trials=60), FailoverAggregate, cluster=cluster.scheduler_address,
-                            chunk_size=8, json_path=str(remote), progress=False)
+        outcome = run_sweep(
+            _sweep(trials=60),
+            FailoverAggregate,
+            cluster=cluster.scheduler_address,
+            chunk_size=8,
+            json_path=str(remote),
+            progress=False,
+        )
     assert outcome.trials == 180
     assert remote.read_bytes() == local.read_bytes()

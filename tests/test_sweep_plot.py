@@ -18,7 +18,9 @@ def test_cdf_points() -> None:
 
 def test_failover_figure_has_cdf_and_reversed_log_tail(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    fig = failover_figure([("150-151 ms", rng.uniform(150, 400, 1000)), ("150-300 ms", rng.uniform(150, 300, 1000))])
+    fig = failover_figure(
+        [("150-151 ms", rng.uniform(150, 400, 1000)), ("150-300 ms", rng.uniform(150, 300, 1000))]
+    )
     names = [t.name for t in fig.data]
     assert names == ["150-151 ms", "150-151 ms", "150-300 ms", "150-300 ms"]
     top, bottom = fig.data[0], fig.data[1]
@@ -30,14 +32,16 @@ def test_failover_figure_has_cdf_and_reversed_log_tail(tmp_path: Path) -> None:
     path = tmp_path / "cdf.html"
     write_html(fig, path)
     html = path.read_text()
-    assert "<script src=\"https://" not in html  # plotly.js embedded: works offline
+    assert '<script src="https://' not in html  # plotly.js embedded: works offline
     assert "Plotly.newPlot" in html and "150-300 ms" in html
     assert len(html) > 1_000_000
 
 
 def test_scenario_figure_boxes_per_point() -> None:
-    points = [("election_timeout_ms=500", {"leader_changes": [1.0, 2.0], "unavailable_s": [0.5, 0.7]}),
-              ("election_timeout_ms=1000", {"leader_changes": [1.0], "unavailable_s": [1.5]})]
+    points = [
+        ("election_timeout_ms=500", {"leader_changes": [1.0, 2.0], "unavailable_s": [0.5, 0.7]}),
+        ("election_timeout_ms=1000", {"leader_changes": [1.0], "unavailable_s": [1.5]}),
+    ]
     fig = scenario_figure(points, title="t", swept="cluster.election_timeout_ms")
     box = fig.data[0]
     assert box.type == "box" and list(box.x) == ["election_timeout_ms=500"] * 2 + ["election_timeout_ms=1000"]

@@ -41,17 +41,49 @@ def test_one_sample_and_none() -> None:
 def test_aggregate_counts_split_votes_and_unresolved() -> None:
     agg = FailoverAggregate()
     samples = [
-        {"downtime_ms": 100.0, "first_candidate_ms": 90.0, "rounds": 1, "split_votes": 0, "messages": 10, "winner": "n2"},
-        {"downtime_ms": 300.0, "first_candidate_ms": 95.0, "rounds": 2, "split_votes": 1, "messages": 30, "winner": "n3"},
-        {"downtime_ms": 200.0, "first_candidate_ms": 80.0, "rounds": 1, "split_votes": 0, "messages": 20, "winner": "n2"},
-        {"downtime_ms": None, "first_candidate_ms": None, "rounds": 5, "split_votes": 4, "messages": 40, "winner": None},
+        {
+            "downtime_ms": 100.0,
+            "first_candidate_ms": 90.0,
+            "rounds": 1,
+            "split_votes": 0,
+            "messages": 10,
+            "winner": "n2",
+        },
+        {
+            "downtime_ms": 300.0,
+            "first_candidate_ms": 95.0,
+            "rounds": 2,
+            "split_votes": 1,
+            "messages": 30,
+            "winner": "n3",
+        },
+        {
+            "downtime_ms": 200.0,
+            "first_candidate_ms": 80.0,
+            "rounds": 1,
+            "split_votes": 0,
+            "messages": 20,
+            "winner": "n2",
+        },
+        {
+            "downtime_ms": None,
+            "first_candidate_ms": None,
+            "rounds": 5,
+            "split_votes": 4,
+            "messages": 40,
+            "winner": None,
+        },
     ]
     for sample in samples:
         agg.add(sample)
     s = agg.summary()
     assert s["trials"] == 4 and s["unresolved"] == 1
     assert s["downtime_ms"]["count"] == 3
-    assert s["downtime_ms"]["mean"] == 200.0 and s["downtime_ms"]["p50"] == 200.0 and s["downtime_ms"]["max"] == 300.0
+    assert (
+        s["downtime_ms"]["mean"] == 200.0
+        and s["downtime_ms"]["p50"] == 200.0
+        and s["downtime_ms"]["max"] == 300.0
+    )
     assert s["split_vote_rate"] == 0.5
     assert s["rounds_mean"] == 9 / 4
     assert s["messages_mean"] == 25.0

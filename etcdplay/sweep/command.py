@@ -45,7 +45,9 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except (SweepError, ScenarioError, DistributionError) as exc:
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            _err().print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+            _err().print(
+                f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except TrialError as exc:
             _err().print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
@@ -80,50 +82,74 @@ def _other_documents(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
 @sweep_app.command("failover")
 @friendly
 def failover(
-    nodes: Annotated[list[int] | None, typer.Option("--nodes", "-n", help="cluster size (repeatable) (default: 5)")] = None,
+    nodes: Annotated[
+        list[int] | None, typer.Option("--nodes", "-n", help="cluster size (repeatable) (default: 5)")
+    ] = None,
     election_timeout_ms: Annotated[
         list[str] | None,
         typer.Option(
-            "--election-timeout-ms", "-e",
+            "--election-timeout-ms",
+            "-e",
             help="uniform timer: a range in ms, '150-300'; etcd timer: etcd's --election-timeout, '1000'. "
             "Repeatable: one configuration each. (default: 150-300, etcd: 1000)",
         ),
     ] = None,
     heartbeat_ms: Annotated[
         list[float] | None,
-        typer.Option(help="heartbeat interval in ms (repeatable) (default: half the smallest election "
-                     "timeout; etcd timer: election timeout / 10)"),
+        typer.Option(
+            help="heartbeat interval in ms (repeatable) (default: half the smallest election "
+            "timeout; etcd timer: election timeout / 10)"
+        ),
     ] = None,
     latency_ms: Annotated[
         list[str] | None,
-        typer.Option(help="one-way network latency distribution, e.g. 'uniform(5,10)' (repeatable) "
-                     "[default: uniform(0.5,1.5), a LAN]"),
+        typer.Option(
+            help="one-way network latency distribution, e.g. 'uniform(5,10)' (repeatable) "
+            "[default: uniform(0.5,1.5), a LAN]"
+        ),
     ] = None,
     disk_ms: Annotated[
         list[str] | None,
         typer.Option(help="disk write (fsync) latency distribution (repeatable) (default: fixed(1))"),
     ] = None,
     stale_followers: Annotated[
-        list[int] | None, typer.Option(help="followers whose logs are too short to win (repeatable) (default: 0)")
+        list[int] | None,
+        typer.Option(help="followers whose logs are too short to win (repeatable) (default: 0)"),
     ] = None,
     failed: Annotated[
-        list[int] | None, typer.Option(help="servers down besides the crashed leader (repeatable) (default: 0)")
+        list[int] | None,
+        typer.Option(help="servers down besides the crashed leader (repeatable) (default: 0)"),
     ] = None,
-    timer: Annotated[str, typer.Option(help="'uniform' (Raft paper: ms range) or 'etcd' (ticks, etcd's flags)")] = "uniform",
+    timer: Annotated[
+        str, typer.Option(help="'uniform' (Raft paper: ms range) or 'etcd' (ticks, etcd's flags)")
+    ] = "uniform",
     pre_vote: Annotated[bool, typer.Option("--pre-vote/--no-pre-vote", help="PreVote")] = False,
-    check_quorum: Annotated[bool, typer.Option("--check-quorum/--no-check-quorum", help="CheckQuorum")] = False,
-    trials: Annotated[int | None, typer.Option(help="trials per configuration (default: 1000; live: 20)")] = None,
+    check_quorum: Annotated[
+        bool, typer.Option("--check-quorum/--no-check-quorum", help="CheckQuorum")
+    ] = False,
+    trials: Annotated[
+        int | None, typer.Option(help="trials per configuration (default: 1000; live: 20)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="base seed: same seed, same samples, whatever --jobs")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")] = 0,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")
+    ] = 0,
     cluster: Annotated[
         str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")
     ] = None,
-    backend: Annotated[str, typer.Option(help="'sim' (the failover model) or 'live' (real etcd members)")] = "sim",
+    backend: Annotated[
+        str, typer.Option(help="'sim' (the failover model) or 'live' (real etcd members)")
+    ] = "sim",
     chunk_size: Annotated[int | None, typer.Option(help="trials per work unit (default: automatic)")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write every sample and the summary")] = None,
-    plot_out: Annotated[Path | None, typer.Option("--plot", help="write a Plotly CDF of downtime (HTML)")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write every sample and the summary")
+    ] = None,
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="write a Plotly CDF of downtime (HTML)")
+    ] = None,
     compare: Annotated[
-        list[Path] | None, typer.Option(help="a sweep JSON (e.g. from --backend live) to show beside this run")
+        list[Path] | None,
+        typer.Option(help="a sweep JSON (e.g. from --backend live) to show beside this run"),
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
 ) -> None:
@@ -168,18 +194,35 @@ def failover(
     )
     json_path = str(json_out) if json_out else None
     if backend == "live":
-        outcome = consume(sweep, _live_samples(sweep, configs), fo.FailoverAggregate,
-                          json_path=json_path, progress=progress, description="failover on etcd")
+        outcome = consume(
+            sweep,
+            _live_samples(sweep, configs),
+            fo.FailoverAggregate,
+            json_path=json_path,
+            progress=progress,
+            description="failover on etcd",
+        )
     else:
-        outcome = run_sweep(sweep, fo.FailoverAggregate, jobs=jobs, cluster=cluster, chunk_size=chunk_size,
-                            json_path=json_path, progress=progress)
+        outcome = run_sweep(
+            sweep,
+            fo.FailoverAggregate,
+            jobs=jobs,
+            cluster=cluster,
+            chunk_size=chunk_size,
+            json_path=json_path,
+            progress=progress,
+        )
     console = Console()
     title = f"leader failover: downtime ({backend}, {n_trials} trials per configuration, seed {seed})"
     console.print(output.failover_table(title, labelled(labels, outcome.aggregates)))
     _print_rate(console, outcome)
     if others:
-        mine = {"configurations": [{"label": label, "summary": agg.summary()}
-                                   for label, agg in zip(labels, outcome.aggregates, strict=True)]}
+        mine = {
+            "configurations": [
+                {"label": label, "summary": agg.summary()}
+                for label, agg in zip(labels, outcome.aggregates, strict=True)
+            ]
+        }
         console.print(output.compare_table([(backend, mine), *others]))
     if plot_out:
         series: list[tuple[str, Any]] = [
@@ -188,15 +231,20 @@ def failover(
         ]
         dashed = [False] * len(series)
         extra = plot.documents_series(others)
-        fig = plot.failover_figure([*series, *extra], dashed=[*dashed, *([True] * len(extra))],
-                                   title=f"Leader failover: downtime ({backend})")
+        fig = plot.failover_figure(
+            [*series, *extra],
+            dashed=[*dashed, *([True] * len(extra))],
+            title=f"Leader failover: downtime ({backend})",
+        )
         plot.write_html(fig, plot_out)
         console.print(f"plot: {plot_out}")
     if json_out:
         console.print(f"samples and summary: {json_out}")
 
 
-def _live_samples(sweep: Sweep, configs: list[fo.FailoverConfig]) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
+def _live_samples(
+    sweep: Sweep, configs: list[fo.FailoverConfig]
+) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
     """Trials on a real etcd cluster, one cluster per configuration, one at a time."""
     from etcdplay.sweep import live_trials
 
@@ -219,15 +267,25 @@ def scenario(
     name: Annotated[str, typer.Argument(help="a built-in scenario name or a TOML file")],
     sets: Annotated[
         list[str] | None,
-        typer.Option("--set", help="path=v1,v2,... e.g. cluster.election_timeout_ms=500,1000,2000 (repeatable: a grid)"),
+        typer.Option(
+            "--set", help="path=v1,v2,... e.g. cluster.election_timeout_ms=500,1000,2000 (repeatable: a grid)"
+        ),
     ] = None,
     seeds: Annotated[int, typer.Option(help="runs per grid point, seeds --seed .. --seed+N-1")] = 20,
     seed: Annotated[int, typer.Option(help="first seed")] = 1,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")] = 0,
-    cluster: Annotated[str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")
+    ] = 0,
+    cluster: Annotated[
+        str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")
+    ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="runs per work unit (default: automatic)")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write every run's metrics and the summary")] = None,
-    plot_out: Annotated[Path | None, typer.Option("--plot", help="write metrics against the swept parameter (HTML)")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write every run's metrics and the summary")
+    ] = None,
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="write metrics against the swept parameter (HTML)")
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
 ) -> None:
     """Run a scenario on the simulator over a grid of --set overrides x seeds."""
@@ -249,17 +307,27 @@ def scenario(
         seed=seed,
         options={"scenario": base.name, "swept": swept},
     )
-    outcome = run_sweep(sweep, ScenarioAggregate, jobs=jobs, cluster=cluster, chunk_size=chunk_size,
-                        json_path=str(json_out) if json_out else None, progress=progress)
+    outcome = run_sweep(
+        sweep,
+        ScenarioAggregate,
+        jobs=jobs,
+        cluster=cluster,
+        chunk_size=chunk_size,
+        json_path=str(json_out) if json_out else None,
+        progress=progress,
+    )
     console = Console()
     title = f"scenario {base.name!r}: {seeds} seeds per point (from {seed})"
     console.print(output.scenario_table(title, labelled(labels, outcome.aggregates)))
     _print_rate(console, outcome)
     if plot_out:
-        data = [(label, {key: list(agg.values[key]) for key in METRICS})
-                for label, agg in zip(labels, outcome.aggregates, strict=True)]
-        fig = plot.scenario_figure(data, title=f"{base.name}: metrics across seeds",
-                                   swept=", ".join(swept) or "scenario")
+        data = [
+            (label, {key: list(agg.values[key]) for key in METRICS})
+            for label, agg in zip(labels, outcome.aggregates, strict=True)
+        ]
+        fig = plot.scenario_figure(
+            data, title=f"{base.name}: metrics across seeds", swept=", ".join(swept) or "scenario"
+        )
         plot.write_html(fig, plot_out)
         console.print(f"plot: {plot_out}")
     if json_out:
@@ -273,7 +341,9 @@ def scenario(
 @friendly
 def compare_cmd(
     files: Annotated[list[Path], typer.Argument(help="failover sweep JSON files (e.g. sim and live)")],
-    plot_out: Annotated[Path | None, typer.Option("--plot", help="write both CDFs in one figure (HTML)")] = None,
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="write both CDFs in one figure (HTML)")
+    ] = None,
 ) -> None:
     """Failover downtime distributions of several sweeps side by side."""
     docs = _other_documents(files)
@@ -286,7 +356,8 @@ def compare_cmd(
         series = plot.documents_series(docs)
         sources = [source for source, doc in docs for _ in doc["configurations"]]
         first = sources[0] if sources else ""
-        fig = plot.failover_figure(series, title="Leader failover: downtime compared",
-                                   dashed=[s != first for s in sources])
+        fig = plot.failover_figure(
+            series, title="Leader failover: downtime compared", dashed=[s != first for s in sources]
+        )
         plot.write_html(fig, plot_out)
         console.print(f"plot: {plot_out}")

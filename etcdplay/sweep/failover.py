@@ -119,7 +119,7 @@ def validate(config: FailoverConfig) -> None:
     try:
         ClusterSpec(
             size=config.nodes,
-            timer=config.timer,  # type: ignore[arg-type]
+            timer=config.timer,
             heartbeat_ms=config.heartbeat_ms,
             election_timeout_ms=config.election_timeout_ms,
             pre_vote=config.pre_vote,
@@ -220,8 +220,7 @@ def labels(configs: Sequence[FailoverConfig]) -> list[str]:
     varying = [
         (name, fmt)
         for name, fmt in fields
-        if len({getattr(c, name) for c in configs}) > 1
-        and not (name == "heartbeat_ms" and derived_heartbeat)
+        if len({getattr(c, name) for c in configs}) > 1 and not (name == "heartbeat_ms" and derived_heartbeat)
     ] or [("election_timeout_ms", "{} ms")]
     out = []
     for config in configs:

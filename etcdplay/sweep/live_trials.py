@@ -15,6 +15,7 @@ messages are not counted (``messages`` is null).
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -117,7 +118,9 @@ def measure(events: list[Event], crash_t: float, old: str, survivors: list[str])
     rounds = max(1, len(terms))
     return {
         "downtime_ms": round(1000 * (max(learned.values()) - crash_t), 3) if done else None,
-        "first_candidate_ms": round(1000 * (first_candidate - crash_t), 3) if first_candidate is not None else None,
+        "first_candidate_ms": round(1000 * (first_candidate - crash_t), 3)
+        if first_candidate is not None
+        else None,
         "rounds": rounds,
         "split_votes": rounds - 1,
         "messages": None,
@@ -133,8 +136,15 @@ def run_trials(
 ) -> Iterator[dict[str, Any]]:
     """Yield one sample per seed; the backend is closed at the end, whatever happens."""
     scenario = scenario_for(config)
-    trace = TraceWriter({"backend": backend.name, "seed": seeds[0] if seeds else 0,
-                         "nodes": scenario.cluster.names, "scenario": scenario.to_dict()}, keep=False)
+    trace = TraceWriter(
+        {
+            "backend": backend.name,
+            "seed": seeds[0] if seeds else 0,
+            "nodes": scenario.cluster.names,
+            "scenario": scenario.to_dict(),
+        },
+        keep=False,
+    )
     recorder = _Recorder()
     trace.subscribe(recorder)
     heartbeat = config.heartbeat_ms / 1000.0
@@ -142,8 +152,12 @@ def run_trials(
         backend.start(scenario, trace, seeds[0] if seeds else 0)
         for seed in seeds:
             rng = random.Random(seed)
-            leader = _wait(backend, lambda: _agreed_leader(backend.status()), LEADER_WAIT,
-                           "no leader that every member follows")
+            leader = _wait(
+                backend,
+                lambda: _agreed_leader(backend.status()),
+                LEADER_WAIT,
+                "no leader that every member follows",
+            )
             # Steady state, then crash at a uniformly random point of the heartbeat interval.
             backend.sleep(settle + rng.uniform(0.0, heartbeat))
             leader = _agreed_leader(backend.status()) or leader
@@ -157,15 +171,18 @@ def run_trials(
             def all_learned(old: str = leader, survivors: list[str] = survivors, t0: float = crash_t) -> bool:
                 return measure(recorder.events, t0, old, survivors)["downtime_ms"] is not None
 
-            try:
+            # Not all learned in time: recorded as unresolved (downtime null).
+            with contextlib.suppress(SweepError):
                 _wait(backend, all_learned, LEADER_WAIT, "the survivors did not all learn a new leader")
-            except SweepError:
-                pass  # recorded as unresolved (downtime null)
             sample = measure(list(recorder.events), crash_t, leader, survivors)
             recorder.since = None
             backend.restart([leader, *extra])
-            _wait(backend, lambda: _agreed_leader(backend.status()), LEADER_WAIT,
-                  "the cluster did not settle after restarting the crashed members")
+            _wait(
+                backend,
+                lambda: _agreed_leader(backend.status()),
+                LEADER_WAIT,
+                "the cluster did not settle after restarting the crashed members",
+            )
             yield sample
     finally:
         backend.close()

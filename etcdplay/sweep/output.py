@@ -52,7 +52,9 @@ class JsonStream:
 
     def begin(self, index: int, label: str, params: dict[str, Any]) -> None:
         prefix = ",\n" if self._configs else "\n"
-        self._out.write(f'{prefix}{{"index":{index},"label":{_dump(label)},"params":{_dump(params)},"samples":[')
+        self._out.write(
+            f'{prefix}{{"index":{index},"label":{_dump(label)},"params":{_dump(params)},"samples":['
+        )
         self._configs += 1
         self._samples = 0
 

@@ -112,9 +112,7 @@ def _one_line(message: str) -> str:
     return lines[0] if len(lines) == 1 else "; ".join(lines[1:])
 
 
-def expand(
-    scenario: Scenario, sets: Sequence[str]
-) -> tuple[list[str], list[dict[str, Any]], list[Scenario]]:
+def expand(scenario: Scenario, sets: Sequence[str]) -> tuple[list[str], list[dict[str, Any]], list[Scenario]]:
     """The grid: swept paths, each point's overrides, each point's scenario.
 
     The last ``--set`` varies fastest. With no ``--set`` the grid is one point,
@@ -148,5 +146,6 @@ def point_label(overrides: dict[str, Any]) -> str:
     if not overrides:
         return "as written"
     return ", ".join(
-        f"{path.rsplit('.', 1)[-1]}={v if isinstance(v, str) else json.dumps(v)}" for path, v in overrides.items()
+        f"{path.rsplit('.', 1)[-1]}={v if isinstance(v, str) else json.dumps(v)}"
+        for path, v in overrides.items()
     )

@@ -10,7 +10,7 @@ elections are as visible as the median.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ def cdf_points(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.nda
     tail = (n - ranks + 1) / n
     if n > MAX_POINTS:
         keep = np.unique(
-            np.concatenate([np.linspace(0, n - 1, MAX_POINTS // 2).astype(int), np.arange(n - MAX_POINTS // 2, n)])
+            np.concatenate(
+                [np.linspace(0, n - 1, MAX_POINTS // 2).astype(int), np.arange(n - MAX_POINTS // 2, n)]
+            )
         )
         x, cdf, tail = x[keep], cdf[keep], tail[keep]
     return x, cdf, tail
@@ -55,8 +57,16 @@ def failover_figure(
         subplot_titles=("cumulative percent of trials", "tail: cumulative percent, log scale"),
     )
     palette = [
-        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-        "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#9467bd",
+        "#ff7f0e",
+        "#8c564b",
+        "#e377c2",
+        "#17becf",
+        "#bcbd22",
+        "#7f7f7f",
     ]
     smallest_tail = 1.0
     for i, (label, values) in enumerate(series):
@@ -69,14 +79,23 @@ def failover_figure(
             line["dash"] = "dash"
         common = {"mode": "lines", "name": label, "legendgroup": label, "line": line}
         fig.add_trace(
-            go.Scatter(x=x, y=cdf * 100, hovertemplate="%{x:.1f} ms: %{y:.2f}%<extra>" + label + "</extra>",
-                       **common),
-            row=1, col=1,
+            go.Scatter(
+                x=x, y=cdf * 100, hovertemplate="%{x:.1f} ms: %{y:.2f}%<extra>" + label + "</extra>", **common
+            ),
+            row=1,
+            col=1,
         )
         fig.add_trace(
-            go.Scatter(x=x, y=tail, showlegend=False, customdata=(1 - tail) * 100,
-                       hovertemplate="%{x:.1f} ms: %{customdata:.3f}%<extra>" + label + "</extra>", **common),
-            row=2, col=1,
+            go.Scatter(
+                x=x,
+                y=tail,
+                showlegend=False,
+                customdata=(1 - tail) * 100,
+                hovertemplate="%{x:.1f} ms: %{customdata:.3f}%<extra>" + label + "</extra>",
+                **common,
+            ),
+            row=2,
+            col=1,
         )
     decades = max(1, math.ceil(-math.log10(smallest_tail)))
     tickvals = [10.0**-k for k in range(decades + 1)]
@@ -104,7 +123,7 @@ def _cumulative_label(tail: float) -> str:
 
 
 def scenario_figure(
-    points: Sequence[tuple[str, dict[str, Sequence[float]]]],
+    points: Sequence[tuple[str, Mapping[str, Sequence[float]]]],
     title: str,
     swept: str,
 ) -> go.Figure:
@@ -123,9 +142,17 @@ def scenario_figure(
             xs.extend([label] * len(data))
             ys.extend(data)
         fig.add_trace(
-            go.Box(x=xs, y=ys, name=heading, boxmean=True, boxpoints="outliers", showlegend=False,
-                   marker={"size": 3}),
-            row=row, col=col,
+            go.Box(
+                x=xs,
+                y=ys,
+                name=heading,
+                boxmean=True,
+                boxpoints="outliers",
+                showlegend=False,
+                marker={"size": 3},
+            ),
+            row=row,
+            col=col,
         )
         fig.update_xaxes(title_text=swept, type="category", row=row, col=col)
     fig.update_layout(title=title, template="plotly_white", height=320 * rows)

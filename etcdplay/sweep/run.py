@@ -83,7 +83,12 @@ def run_sweep(
         work = chunks(sweep.trials, len(sweep.payloads), size)
         samples = stream(runner, sweep.trial, sweep.seed_fn, sweep.payloads, sweep.seed, work)
         return consume(
-            sweep, samples, make_aggregate, json_path=json_path, progress=progress, console=console,
+            sweep,
+            samples,
+            make_aggregate,
+            json_path=json_path,
+            progress=progress,
+            console=console,
             description=f"{sweep.experiment} ({runner.workers} worker(s))",
         )
     finally:

@@ -1,18 +1,20 @@
 """``sweep scenario``: one scenario run over a grid of overrides and many seeds.
 
 Each run goes through the ordinary runner on the simulator. Its trace lives
-only as long as the run (the end-of-run checks read it); a ``RunMetrics``
-subscriber folds the events into a handful of numbers as they are written,
-and only those numbers leave the worker.
+only as long as the run, in the worker; ``run_metrics`` reduces it to a
+handful of numbers with ``etcdplay.analysis`` (so a sweep counts elections as
+``etcdplay simulate`` and the reports do), and only those numbers leave the
+worker.
 
 Metrics of one run (docs/sweep.md):
 
 - ``first_leader_ms``: when the first leader was elected.
-- ``leader_changes``: leaders elected after the first one.
-- ``unavailable_s``: time after the first election with no server in role
-  leader (a deposed leader that does not know it yet still counts as one).
-- ``election_ms``: mean length of those leaderless gaps in the run; every gap
-  is also kept (``elections_ms``) and summarised pooled across runs.
+- ``leader_changes``: leader tenures after the first one.
+- ``unavailable_s``: time after the first election with no running server in
+  role leader (a deposed leader that does not know it yet still counts).
+- ``election_ms``: mean time from a disruptive fault to the next leader, over
+  the run's faults that caused an election; every such election is also kept
+  (``elections_ms``) and summarised pooled across runs.
 - ``writes_acked`` / ``writes_failed``: client puts acknowledged / failed.
 - ``check_failures``: checks that did not hold (safety, convergence, no
   acknowledged write lost, expectations).
@@ -26,9 +28,10 @@ from array import array
 from collections import Counter
 from typing import Any
 
+from etcdplay import analysis
 from etcdplay.scenario import Scenario, from_dict
 from etcdplay.sweep.stats import summarize
-from etcdplay.trace import Event, TraceWriter
+from etcdplay.trace import Trace, TraceWriter
 
 METRICS = (
     "leader_changes",
@@ -41,69 +44,32 @@ METRICS = (
 )
 
 
-class RunMetrics:
-    """A trace subscriber that measures one run as its events are written."""
-
-    def __init__(self) -> None:
-        self.leaders: set[str] = set()
-        self.first_leader: float | None = None
-        self.leader_changes = 0
-        self.gap_started: float | None = None
-        self.gaps: list[float] = []
-        self.writes_acked = 0
-        self.writes_failed = 0
-        self.failed_checks: list[str] = []
-        self.last_t = 0.0
-
-    def __call__(self, event: Event) -> None:
-        t = float(event["t"])
-        self.last_t = max(self.last_t, t)
-        kind = event["kind"]
-        if kind == "role":
-            self._role(t, str(event.get("node")), event.get("role"))
-        elif kind == "client":
-            if event.get("op") == "put":
-                if event.get("ok"):
-                    self.writes_acked += 1
-                else:
-                    self.writes_failed += 1
-        elif kind == "check":
-            if not event.get("ok") and not event.get("skipped"):
-                self.failed_checks.append(str(event.get("name")))
-
-    def _role(self, t: float, node: str, role: Any) -> None:
-        had_leader = bool(self.leaders)
-        if role == "leader":
-            self.leaders.add(node)
-            if self.first_leader is None:
-                self.first_leader = t
-            else:
-                self.leader_changes += 1
-        else:
-            self.leaders.discard(node)
-        if self.first_leader is None:
-            return
-        if had_leader and not self.leaders:
-            self.gap_started = t
-        elif not had_leader and self.leaders and self.gap_started is not None:
-            self.gaps.append(t - self.gap_started)
-            self.gap_started = None
-
-    def sample(self) -> dict[str, Any]:
-        gaps = list(self.gaps)
-        if self.gap_started is not None:  # still leaderless at the end
-            gaps.append(self.last_t - self.gap_started)
-        return {
-            "leader_changes": self.leader_changes,
-            "unavailable_s": round(sum(gaps), 6),
-            "election_ms": round(1000 * sum(gaps) / len(gaps), 3) if gaps else None,
-            "first_leader_ms": round(1000 * self.first_leader, 3) if self.first_leader is not None else None,
-            "writes_acked": self.writes_acked,
-            "writes_failed": self.writes_failed,
-            "check_failures": len(self.failed_checks),
-            "failed_checks": self.failed_checks,
-            "elections_ms": [round(1000 * g, 3) for g in gaps],
-        }
+def run_metrics(trace: Trace) -> dict[str, Any]:
+    """The metrics of one run, counted by ``etcdplay.analysis`` like every other view."""
+    elections = analysis.elections(trace)
+    first = next((e for e in elections if e.cause == "start"), None)
+    after_faults = [e.duration for e in elections if e.cause != "start" and e.duration is not None]
+    first_t = first.elected_at if first is not None else None
+    gaps = [
+        (start, end)
+        for start, end in analysis.leaderless_windows(trace)
+        if first_t is not None and start >= first_t
+    ]
+    failed_checks = [
+        str(e.get("name")) for e in analysis.checks(trace) if not e.get("ok") and not e.get("skipped")
+    ]
+    puts = [e for e in trace.of_kind("client") if e.get("op") == "put"]
+    return {
+        "leader_changes": max(0, len(analysis.tenures(trace)) - 1),
+        "unavailable_s": round(sum(end - start for start, end in gaps), 6),
+        "election_ms": round(1000 * sum(after_faults) / len(after_faults), 3) if after_faults else None,
+        "first_leader_ms": round(1000 * first_t, 3) if first_t is not None else None,
+        "writes_acked": sum(1 for e in puts if e.get("ok")),
+        "writes_failed": sum(1 for e in puts if not e.get("ok")),
+        "check_failures": len(failed_checks),
+        "failed_checks": failed_checks,
+        "elections_ms": [round(1000 * d, 3) for d in after_faults],
+    }
 
 
 @functools.lru_cache(maxsize=32)
@@ -122,11 +88,9 @@ def scenario_trial(point: str, seed: int) -> dict[str, Any]:
     from etcdplay.sim.backend import SimBackend
 
     scenario = _scenario(point).expanded(seed)
-    trace = TraceWriter(make_header(scenario, seed, "sim"))
-    metrics = RunMetrics()
-    trace.subscribe(metrics)
-    result = run_scenario(scenario, SimBackend(), seed, trace)
-    sample = metrics.sample()
+    writer = TraceWriter(make_header(scenario, seed, "sim"))
+    result = run_scenario(scenario, SimBackend(), seed, writer)
+    sample = run_metrics(result.trace)
     sample["ok"] = bool(result.ok)
     return sample
 

@@ -25,8 +25,14 @@ def summarize(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
     arr = np.asarray(values, dtype=float)
     n = int(arr.size)
     if n == 0:
-        return {"count": 0, "mean": None, "stdev": None, "min": None,
-                **{key: None for key, _ in PERCENTILES}, "max": None}
+        return {
+            "count": 0,
+            "mean": None,
+            "stdev": None,
+            "min": None,
+            **{key: None for key, _ in PERCENTILES},
+            "max": None,
+        }
     qs = np.percentile(arr, [q for _, q in PERCENTILES])
     return {
         "count": n,
