@@ -62,7 +62,9 @@ class NodeTimers(Protocol):
 class TimerModel(Protocol):
     """Makes the timers of each node of a cluster."""
 
-    base_election_timeout: float  # seconds: what the Raft core is told
+    @property
+    def base_election_timeout(self) -> float:
+        """Seconds: what the Raft core is told (its check-quorum lease)."""
 
     def for_node(
         self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks
