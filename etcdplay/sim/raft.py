@@ -111,8 +111,10 @@ class AppendResponse:
     # leader can tell a fresh rejection from a stale one.
     match_index: int
     # rejection only: the follower's guess of the highest index that can match
-    # (etcd's RejectHint); the leader retries from hint_index + 1.
+    # (etcd's RejectHint) and the follower's term there (etcd's LogTerm); the
+    # leader skips back past its own entries with a larger term than that.
     hint_index: int
+    hint_term: int = 0
 
 
 Message = VoteRequest | VoteResponse | AppendRequest | AppendResponse
@@ -194,6 +196,7 @@ class RaftNode:
         "_next",
         "_now",
         "_out",
+        "_paused",
         "_peers",
         "_pre_vote",
         "_probing",
@@ -248,6 +251,7 @@ class RaftNode:
         self._next: dict[str, int] = {}
         self._match: dict[str, int] = {}
         self._probing: dict[str, bool] = {}
+        self._paused: dict[str, bool] = {}
         self._active: dict[str, bool] = {}
         self._quorum_window_start = now
         self._now = now
@@ -348,6 +352,7 @@ class RaftNode:
         self._begin(now)
         if self._role is Role.LEADER:
             for p in self._peers:
+                self._paused[p] = False  # a probe may have been lost: probe again
                 self._send_append(p, allow_empty=True)
         return self._finish()
 
@@ -451,6 +456,7 @@ class RaftNode:
             self._next = {}
             self._match = {}
             self._probing = {}
+            self._paused = {}
             self._active = {}
 
     def _campaign(self, *, pre: bool) -> None:
@@ -491,6 +497,7 @@ class RaftNode:
         self._next = dict.fromkeys(self._peers, nxt)
         self._match = dict.fromkeys(self._peers, 0)
         self._probing = dict.fromkeys(self._peers, True)
+        self._paused = dict.fromkeys(self._peers, False)
         self._active = dict.fromkeys(self._peers, False)
         self._quorum_window_start = self._now
         # The no-op lets this leader commit entries of earlier terms (Figure 8):
@@ -619,10 +626,10 @@ class RaftNode:
         log = self._log
         prev = m.prev_index
         if self.term_at(prev) != m.prev_term:
+            hint = self._find_conflict_by_term(prev, m.prev_term, self._commit)
+            hint_term = log[hint - 1].term if hint > 0 else 0
             self._out.messages.append(
-                AppendResponse(
-                    self._id, m.src, self._term, False, prev, self._reject_hint(prev, m.prev_term)
-                )
+                AppendResponse(self._id, m.src, self._term, False, prev, hint, hint_term)
             )
             return
 
@@ -650,15 +657,16 @@ class RaftNode:
             self._set_commit(min(m.commit, last_new))
         self._out.messages.append(AppendResponse(self._id, m.src, self._term, True, last_new, 0))
 
-    def _reject_hint(self, prev_index: int, prev_term: int) -> int:
-        """etcd's findConflictByTerm: the largest index <= prev_index whose
-        term is <= prev_term. Our entries with a larger term cannot match the
-        leader's (its terms up to prev_index are <= prev_term), so the leader
-        can skip them all in one round trip. Committed entries always match."""
-        idx = min(prev_index, len(self._log))
+    def _find_conflict_by_term(self, index: int, term: int, floor: int) -> int:
+        """etcd's findConflictByTerm: the largest index <= index (and >= floor)
+        whose entry has term <= term. On the follower (term = the leader's
+        prev_term) entries above it cannot match the leader's log, whose terms
+        up to prev_index are <= prev_term; on the leader (term = the
+        follower's hint_term) the same argument runs the other way. Either
+        side can skip a whole divergent term in one round trip."""
+        idx = min(index, len(self._log))
         log = self._log
-        floor = self._commit
-        while idx > floor and log[idx - 1].term > prev_term:
+        while idx > floor and log[idx - 1].term > term:
             idx -= 1
         return idx
 
@@ -671,8 +679,11 @@ class RaftNode:
 
     def _send_append(self, p: str, *, allow_empty: bool) -> None:
         """Send p the entries from nextIndex (up to a batch). In replicate
-        state nextIndex advances optimistically; in probe state it waits for
-        the answer."""
+        state nextIndex advances optimistically; in probe state one request
+        is outstanding at a time (etcd's paused probe) until p answers or the
+        next heartbeat."""
+        if self._paused[p]:
+            return
         nxt = self._next[p]
         log = self._log
         last = len(log)
@@ -684,13 +695,17 @@ class RaftNode:
         self._out.messages.append(
             AppendRequest(self._id, p, self._term, prev, prev_term, entries, self._commit)
         )
-        if entries and not self._probing[p]:
+        if self._probing[p]:
+            self._paused[p] = True
+        elif entries:
             self._next[p] = prev + len(entries) + 1
 
     def _on_append_response(self, m: AppendResponse) -> None:
         p = m.src
         if p not in self._next:
             return
+        was_paused = self._paused[p]
+        self._paused[p] = False
         if m.success:
             if m.match_index > self._match[p]:
                 self._match[p] = m.match_index
@@ -700,8 +715,10 @@ class RaftNode:
             if self._leader_maybe_commit():
                 for q in self._peers:
                     self._send_append(q, allow_empty=True)
-            elif self._next[p] <= len(self._log):
-                self._send_append(p, allow_empty=False)
+            elif was_paused or self._next[p] <= len(self._log):
+                # a probe answered: continue, or at least pass on the commit
+                # index the peer missed while paused
+                self._send_append(p, allow_empty=was_paused)
             return
         rejected = m.match_index
         if self._probing[p]:
@@ -709,7 +726,11 @@ class RaftNode:
                 return  # stale: answers an earlier probe
         elif rejected <= self._match[p]:
             return  # stale: already known to match there
-        self._next[p] = max(min(rejected, m.hint_index + 1), self._match[p] + 1)
+        match = self._match[p]
+        hint = m.hint_index
+        if m.hint_term > 0:
+            hint = self._find_conflict_by_term(hint, m.hint_term, match)
+        self._next[p] = max(min(rejected, hint + 1), match + 1)
         self._probing[p] = True
         self._send_append(p, allow_empty=True)
 
