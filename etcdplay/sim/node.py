@@ -77,6 +77,7 @@ class SimNode:
         timers: TimerModel,
         disk: Distribution,
         rng: random.Random,
+        timer_rng: random.Random | None = None,
         pre_vote: bool,
         check_quorum: bool,
         keep_kv: bool = True,
@@ -93,7 +94,8 @@ class SimNode:
         self._timer_model = timers
         self._disk = disk
         self._disk_fixed = disk.sample(rng) if disk.kind == "fixed" else None
-        self._rng = rng
+        self._rng = rng  # disk latency draws
+        self._timer_rng = timer_rng if timer_rng is not None else rng
         self._pre_vote = pre_vote
         self._check_quorum = check_quorum
         self._keep_kv = keep_kv
@@ -141,7 +143,7 @@ class SimNode:
         )
         self.kv = KVStore() if self._keep_kv else None
         hooks = TimerHooks(self._election_fired, self._heartbeat_fired, self._check_quorum_fired)
-        self.timers = self._timer_model.for_node(self._sched, self._rng, hooks)
+        self.timers = self._timer_model.for_node(self._sched, self._timer_rng, hooks)
         self.timers.start(leader=False)
         self._net.attach(self.name, self.receive)
         if not fresh:
