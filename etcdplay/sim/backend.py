@@ -21,13 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import simpy
-
 from etcdplay.backend import BackendError, NodeStatus, OpResult
 from etcdplay.distributions import Distribution
 from etcdplay.scenario import Scenario
 from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
-from etcdplay.sim.clock import SimpyScheduler
+from etcdplay.sim.clock import HeapScheduler
 from etcdplay.sim.network import Network
 from etcdplay.sim.node import SimNode
 from etcdplay.sim.raft import RaftEvent
@@ -62,7 +60,7 @@ class SimBackend:
         self.realtime_speed = realtime_speed
         self._check_safety = check_safety
         self._lock = threading.RLock()
-        self._env: simpy.Environment | None = None
+        self._sched: HeapScheduler | None = None
         self._trace: TraceWriter | None = None
         self._nodes: dict[str, SimNode] = {}
         self._loads: list[LoadGenerator] = []
@@ -76,12 +74,11 @@ class SimBackend:
 
     def start(self, scenario: Scenario, trace: TraceWriter, seed: int) -> None:
         with self._lock:
-            if self._env is not None:
+            if self._sched is not None:
                 raise BackendError("this SimBackend was already started")
             cluster, net = scenario.cluster, scenario.network
-            env = simpy.Environment()
-            sched = SimpyScheduler(env)
-            self._env, self._sched, self._trace = env, sched, trace
+            sched = HeapScheduler()
+            self._sched, self._trace = sched, trace
             names = cluster.names
             self.network = Network(
                 sched,
@@ -128,7 +125,7 @@ class SimBackend:
 
     def _emit_status(self) -> None:
         assert self._trace is not None
-        now = self._sched.now()
+        now = self._require_clock().now()
         for status in self._status():
             self._trace.emit(now, "status", status.name, **status.as_fields())
 
@@ -136,24 +133,24 @@ class SimBackend:
 
     def now(self) -> float:
         with self._lock:
-            return float(self._require_env().now)
+            return self._require_clock().now()
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
         if self.realtime_speed is None:
             with self._lock:
-                env = self._require_env()
-                env.run(until=env.now + seconds)
+                clock = self._require_clock()
+                clock.run(until=clock.now() + seconds)
         elif self._thread is not None:
             time.sleep(seconds / self.realtime_speed)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
 
-    def _require_env(self) -> simpy.Environment:
-        if self._env is None:
+    def _require_clock(self) -> HeapScheduler:
+        if self._sched is None:
             raise BackendError("the simulation is not started (call start first)")
-        return self._env
+        return self._sched
 
     # --- real time --------------------------------------------------------------------
 
@@ -164,15 +161,15 @@ class SimBackend:
 
     def _advance_paced(self) -> None:
         with self._lock:
-            env = self._require_env()
+            clock = self._require_clock()
             target = self._paced_target()
-            if target > env.now:
-                env.run(until=target)
+            if target > clock.now():
+                clock.run(until=target)
             # Not strict: if computing fell far behind the wall clock (a slow
             # machine, a debugger), continue from here instead of racing.
-            lag = (target - float(env.now)) / (self.realtime_speed or 1.0)
+            lag = (target - clock.now()) / (self.realtime_speed or 1.0)
             if lag > 0.5:
-                self._anchor = (float(env.now), time.monotonic())
+                self._anchor = (clock.now(), time.monotonic())
 
     def pump(self, until_wall: float, done: Callable[[], bool] | None = None) -> None:
         """Real-time mode: advance virtual time with the wall clock until
@@ -195,7 +192,7 @@ class SimBackend:
         if self._thread is None:
             self._halt.clear()
             with self._lock:
-                self._anchor = (float(self._require_env().now), time.monotonic())
+                self._anchor = (self._require_clock().now(), time.monotonic())
             self._thread = threading.Thread(target=self._loop, name="sim-realtime", daemon=True)
             self._thread.start()
         return self._thread
@@ -232,7 +229,7 @@ class SimBackend:
                     applied=kv.applied_index,
                     revision=kv.revision,
                     keys=kv.key_count,
-                    hash=kv.hash_hex[:8],
+                    hash=f"{node.digest:016x}",
                 )
             )
         return rows
@@ -266,7 +263,7 @@ class SimBackend:
     def _down_event(self, node: SimNode) -> None:
         assert self._trace is not None
         term = node.raft.term if node.raft is not None else None
-        self._trace.emit(self._sched.now(), "role", node.name, role="down", term=term)
+        self._trace.emit(self._require_clock().now(), "role", node.name, role="down", term=term)
 
     def crash(self, nodes: Sequence[str]) -> None:
         with self._lock:
@@ -320,23 +317,22 @@ class SimBackend:
         }
         if result.error is not None:
             fields["error"] = result.error
-        self._trace.emit(self._sched.now(), "client", result.node, **fields)
+        self._trace.emit(self._require_clock().now(), "client", result.node, **fields)
 
     def _run_op(self, op: str, key: str, value: str = "", *, prefix: bool = False) -> ClientResult:
         box: list[ClientResult] = []
         with self._lock:
-            env = self._require_env()
-            finished = env.event()
+            clock = self._require_clock()
 
             def done(result: ClientResult) -> None:
                 box.append(result)
                 if not prefix:
                     self._client_event(result)
-                finished.succeed()
 
             self.clients.submit(op, key, value, done=done, prefix=prefix)
             if self.realtime_speed is None:
-                env.run(until=finished)
+                # The request timeout guarantees an answer.
+                clock.run(until=float("inf"), stop=lambda: bool(box))
                 return box[0]
         if self._thread is not None:
             while not box:
@@ -370,7 +366,7 @@ class SimBackend:
             assert self._trace is not None
             load = LoadGenerator(
                 self.clients,
-                self._sched,
+                self._require_clock(),
                 rate,
                 duration,
                 prefix,
@@ -379,7 +375,7 @@ class SimBackend:
             )
             self._loads.append(load)
             self._trace.emit(
-                self._sched.now(),
+                self._require_clock().now(),
                 "load",
                 phase="start",
                 rate=rate,
@@ -391,7 +387,7 @@ class SimBackend:
     def _load_ended(self, load: LoadGenerator) -> None:
         assert self._trace is not None
         self._trace.emit(
-            self._sched.now(),
+            self._require_clock().now(),
             "load",
             phase="end",
             rate=load.rate,

@@ -73,6 +73,7 @@ class HeapScheduler:
         self._now = 0.0
         self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
+        self._halted = False
         self.events = 0
 
     def now(self) -> float:
@@ -81,17 +82,22 @@ class HeapScheduler:
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
 
+    def halt(self) -> None:
+        """Make the current ``run`` return after the call in progress."""
+        self._halted = True
+
     def run(self, until: float, stop: Callable[[], bool] | None = None) -> None:
         """Process calls up to time ``until``, or until ``stop()`` turns true
-        (checked after each call)."""
+        (checked after each call), or until a call invokes ``halt()``."""
         heap = self._heap
         pop = heapq.heappop
         count = 0
+        self._halted = False
         while heap and heap[0][0] <= until:
             self._now, _, fn, args = pop(heap)
             fn(*args)
             count += 1
-            if stop is not None and stop():
+            if self._halted or (stop is not None and stop()):
                 break
         else:
             if until != float("inf"):

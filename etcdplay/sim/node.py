@@ -27,6 +27,7 @@ Stop (graceful): inputs and timers stop at once, pending disk writes finish
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from typing import Any
 from etcdplay.distributions import Distribution
 from etcdplay.sim.clock import Scheduler
 from etcdplay.sim.kv import KVStore
-from etcdplay.sim.network import Network
+from etcdplay.sim.network import Network, sampler
 from etcdplay.sim.raft import (
     AppendRequest,
     AppendResponse,
@@ -93,7 +94,7 @@ class SimNode:
         self._net = network
         self._timer_model = timers
         self._disk = disk
-        self._disk_fixed = disk.sample(rng) if disk.kind == "fixed" else None
+        self._disk_sample = sampler(disk, rng)
         self._rng = rng  # disk latency draws
         self._timer_rng = timer_rng if timer_rng is not None else rng
         self._pre_vote = pre_vote
@@ -117,6 +118,11 @@ class SimNode:
         self._is_leader = False
         self._after_stop: Callable[[], None] | None = None
         self.disk_writes = 0
+        # An order-independent digest of the KV contents (XOR of one hash per
+        # item), kept up to date on every apply. KVStore.hash rehashes the
+        # whole store, which is O(keys) per status event and dominated long
+        # runs; equal contents still give equal digests on every machine.
+        self.digest = 0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -142,6 +148,7 @@ class SimNode:
             now=now,
         )
         self.kv = KVStore() if self._keep_kv else None
+        self.digest = 0
         hooks = TimerHooks(self._election_fired, self._heartbeat_fired, self._check_quorum_fired)
         self.timers = self._timer_model.for_node(self._sched, self._timer_rng, hooks)
         self.timers.start(leader=False)
@@ -255,7 +262,7 @@ class SimNode:
         self._queue.clear()
         self._writing = True
         self.disk_writes += 1
-        delay = self._disk_fixed if self._disk_fixed is not None else self._disk.sample(self._rng)
+        delay = self._disk_sample()
         self._sched.call_later(delay, self._written, self._incarnation, batch)
 
     def _written(self, incarnation: int, batch: list[Output]) -> None:
@@ -294,15 +301,37 @@ class SimNode:
             on_apply = self.on_apply
             for entry in out.committed:
                 if kv is not None:
-                    kv.apply(entry)
+                    self._apply(kv, entry)
                 if on_apply is not None:
                     on_apply(self, entry)
+
+    def _apply(self, kv: KVStore, entry: Entry) -> None:
+        """Apply to the KV store and keep ``digest`` in step with it."""
+        command = entry.command
+        if command is None or entry.index <= kv.applied_index:
+            kv.apply(entry)
+            return
+        old = kv.get(command.key)
+        if kv.apply(entry):
+            if old is not None:
+                self.digest ^= item_digest(command.key, old)
+            if command.op == "put":
+                self.digest ^= item_digest(command.key, command.value)
 
     # --- views --------------------------------------------------------------------
 
     @property
     def applied(self) -> int:
         return self.kv.applied_index if self.kv is not None else 0
+
+
+def item_digest(key: str, value: str) -> int:
+    h = hashlib.blake2b(digest_size=8)
+    kb, vb = key.encode(), value.encode()
+    h.update(len(kb).to_bytes(4, "big"))
+    h.update(kb)
+    h.update(vb)
+    return int.from_bytes(h.digest(), "big")
 
 
 def _copy_storage(storage: Storage) -> Storage:
