@@ -28,15 +28,18 @@ class Scheduler(Protocol):
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` after ``delay`` seconds of virtual time."""
 
+    def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args)`` at exactly ``when`` (not ``now + (when -
+        now)``, which float rounding can move by an ulp and so reorder two
+        calls meant for the same instant)."""
+
 
 class _Call(Event):
     """A SimPy event that just calls a function when its time comes."""
 
     __slots__ = ("_args", "_fn")
 
-    def __init__(
-        self, env: simpy.Environment, delay: float, fn: Callable[..., None], args: Any
-    ) -> None:
+    def __init__(self, env: simpy.Environment, fn: Callable[..., None], args: Any) -> None:
         # Event.__init__ inlined, as simpy.Timeout does, to keep this cheap.
         self.env = env
         self.callbacks = [self._fire]
@@ -44,7 +47,6 @@ class _Call(Event):
         self._ok = True
         self._fn = fn
         self._args = args
-        env.schedule(self, NORMAL, delay)
 
     def _fire(self, _event: Event) -> None:
         self._fn(*self._args)
@@ -58,7 +60,13 @@ class SimpyScheduler:
         return float(self.env.now)
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        _Call(self.env, delay, callback, args)
+        self.env.schedule(_Call(self.env, callback, args), NORMAL, delay)
+
+    def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
+        # env.schedule only takes a delay; push the exact time onto SimPy's
+        # queue the way schedule() itself does.
+        env = self.env
+        heapq.heappush(env._queue, (when, NORMAL, next(env._eid), _Call(env, callback, args)))
 
 
 class HeapScheduler:
@@ -81,6 +89,9 @@ class HeapScheduler:
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
+
+    def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), callback, args))
 
     def halt(self) -> None:
         """Make the current ``run`` return after the call in progress."""

@@ -134,9 +134,7 @@ class Network:
         if arrival < link.last_arrival:
             arrival = link.last_arrival  # FIFO: wait behind the previous message
         link.last_arrival = arrival
-        self._scheduler.call_later(
-            arrival - now, self._arrive, src, dst, self._incarnation[dst], message
-        )
+        self._scheduler.call_at(arrival, self._arrive, src, dst, self._incarnation[dst], message)
 
     def _arrive(self, src: str, dst: str, incarnation: int, message: Any) -> None:
         stats = self.stats
