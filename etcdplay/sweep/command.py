@@ -213,7 +213,10 @@ def failover(
             progress=progress,
         )
     console = Console()
-    title = f"leader failover: downtime ({backend}, {n_trials} trials per configuration, seed {seed})"
+    title = (
+        f"leader failover, downtime in ms ({backend}, {n_trials} trials per configuration, seed {seed}); "
+        "split: trials with a split vote; 1st cand: median ms to the first candidate"
+    )
     console.print(output.failover_table(title, labelled(labels, outcome.aggregates)))
     _print_rate(console, outcome)
     if others:

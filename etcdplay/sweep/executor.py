@@ -179,7 +179,9 @@ def stream(
     window: int | None = None,
 ) -> Iterator[tuple[Chunk, list[Sample]]]:
     """Run ``work`` on ``runner``; yield each chunk's samples in submission order."""
-    window = window or max(2, 3 * runner.workers)
+    # Several chunks per worker in flight: a slow chunk at the head of the line
+    # (many split votes) does not leave the other workers idle.
+    window = window or max(2, 8 * runner.workers)
     pending: deque[tuple[Chunk, _Future]] = deque()
     queue = iter(work)
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from rich import box
 from rich.table import Table
 
 from etcdplay.sweep.errors import SweepError
@@ -95,7 +96,10 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}"
+    """Milliseconds: one decimal below 100 ms, whole numbers above (fits 80 columns)."""
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def _pct(value: float | None) -> str:
@@ -103,43 +107,38 @@ def _pct(value: float | None) -> str:
 
 
 def failover_table(title: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> Table:
-    """One row per configuration: downtime statistics and split-vote rate."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("configuration", style="bold")
-    table.add_column("trials", justify="right")
+    """One row per configuration: downtime statistics (ms), split-vote rate and
+    the median time to the first candidate. Rounds and messages are in the JSON."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))
+    # Numbers never wrap; a long configuration label does.
+    table.add_column("configuration", style="bold", overflow="fold")
+    table.add_column("trials", justify="right", no_wrap=True, width=6)
     for name in ("mean", "p50", "p90", "p99", "p99.9", "max"):
-        table.add_column(f"{name}\nms", justify="right")
-    table.add_column("split\nvotes", justify="right")
-    table.add_column("rounds\nmean", justify="right")
-    table.add_column("first cand.\np50 ms", justify="right")
-    table.add_column("msgs\nmean", justify="right")
+        table.add_column(name, justify="right", no_wrap=True, width=5)
+    table.add_column("split", justify="right", no_wrap=True, width=6)
+    table.add_column("1st\ncand", justify="right", no_wrap=True, width=5)
     for label, summary in rows:
         d = summary["downtime_ms"]
-        trials = str(summary["trials"])
         if summary.get("unresolved"):
-            trials += f" ([red]{summary['unresolved']} no leader[/red])"
-        rounds = summary.get("rounds_mean")
-        messages = summary.get("messages_mean")
+            label += f" [red]({summary['unresolved']} without a leader)[/red]"
         table.add_row(
             label,
-            trials,
-            _ms(d["mean"]),
-            _ms(d["p50"]),
-            _ms(d["p90"]),
-            _ms(d["p99"]),
-            _ms(d["p99_9"]),
-            _ms(d["max"]),
+            str(summary["trials"]),
+            *(_ms(d[key]) for key in ("mean", "p50", "p90", "p99", "p99_9", "max")),
             _pct(summary.get("split_vote_rate")),
-            "-" if rounds is None else f"{rounds:.2f}",
             _ms(summary["first_candidate_ms"]["p50"]),
-            "-" if not messages else f"{messages:.0f}",
         )
     return table
 
 
 def compare_table(documents: Sequence[tuple[str, dict[str, Any]]]) -> Table:
     """Failover downtime of several sweep files side by side, configuration by label."""
-    table = Table(title="failover downtime (ms): side by side", title_justify="left")
+    table = Table(
+        title="failover downtime (ms): side by side",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     table.add_column("configuration", style="bold")
     table.add_column("source")
     for name in ("trials", "mean", "p50", "p90", "p99", "max", "split votes"):
