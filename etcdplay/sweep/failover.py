@@ -131,12 +131,6 @@ def validate(config: FailoverConfig) -> None:
         where = ".".join(str(p) for p in first["loc"]) or "cluster"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SweepError(f"configuration {describe(config)}: {where}: {message}") from None
-    try:
-        _sim_params(config).validate()
-    except ImportError:  # pragma: no cover - the simulator is part of the package
-        pass
-    except ValueError as exc:
-        raise SweepError(f"configuration {describe(config)}: {exc}") from None
     if config.nodes < 3:
         raise SweepError(f"--nodes {config.nodes}: a failover needs at least 3 servers")
     survivors = config.nodes - 1 - config.failed
@@ -152,6 +146,10 @@ def validate(config: FailoverConfig) -> None:
             f"--stale-followers {config.stale_followers}: only {survivors} servers survive and at "
             "least one must have a complete log to win"
         )
+    try:
+        _sim_params(config).validate()
+    except ValueError as exc:
+        raise SweepError(f"configuration {describe(config)}: {exc}") from None
 
 
 def describe(config: FailoverConfig) -> str:
