@@ -11,8 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from raft_harness import Cluster
 
-from etcdplay.sim.raft import Role
-
 ACTIONS = [
     "deliver",
     "deliver",
