@@ -246,7 +246,7 @@ class SafetyMonitor:
             i = e.index
             if i < len(applied):
                 first = applied[i]
-                if first != e:
+                if first is not e and first != e:
                     self._violate(
                         STATE_MACHINE_SAFETY,
                         now,
