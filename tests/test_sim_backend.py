@@ -84,8 +84,8 @@ def test_load_is_all_acked_and_every_node_converges() -> None:
     assert {(s.revision, s.keys, s.hash) for s in statuses} == {(400, 400, statuses[0].hash)}
     data = backend.read_all("load/")
     assert data is not None and len(data) == 400 and data["load/7"] == "v7"
-    assert all(r["ok"] for r in backend.safety_results())
-    assert [r["name"] for r in backend.safety_results()] == [
+    assert all(r.ok for r in backend.safety_results())
+    assert [r.name for r in backend.safety_results()] == [
         "election-safety",
         "leader-append-only",
         "log-matching",
