@@ -199,14 +199,15 @@ def log_of(*terms: int, key: str = "k") -> list[Entry]:
 def figure8(cluster: Cluster) -> None:
     """Raft paper Figure 8 (c)-(d), with etcd's leader no-ops, on 5 nodes.
 
-    n1 led term 2 and wrote index 2 on n1, n2 only; n5 led term 3 and wrote
-    index 2 (its no-op) on n5, n4. Now n1 wins term 4 (votes n2, n3), appends
-    its no-op at index 3, and gets index 2 onto n3 as well (the no-op itself
-    is held back): index 2 is on a majority but is from term 2, so it must
-    NOT be committed. Then n1 crashes and n5 wins term 5 with n2, n3, n4, and
-    overwrites index 2 everywhere. A correct core commits nothing from n1's
-    term 2; a core that commits by counting replicas has now lost a
-    committed entry.
+        n1 led term 2 and wrote index 2 on n1, n2 only; n5 led term 3 and wrote
+        index 2 (its no-op) on n5, n4. Now n1 wins term 4 (votes n2, n3), appends
+        its no-op at index 3, and gets index 2 onto n3 as well (the no-op itself
+        is held back): index 2 is on a majority but is from term 2, so it must
+        NOT be committed. Then n1 crashes and n5 wins term 5 with n2, n3, n4 (on its
+    second try: they voted for n1 in term 4), and
+        overwrites index 2 everywhere. A correct core commits nothing from n1's
+        term 2; a core that commits by counting replicas has now lost a
+        committed entry.
     """
     noop = Entry(1, 1, None)
     old = Entry(2, 2, Command("put", "x", "old"))
@@ -223,6 +224,7 @@ def figure8(cluster: Cluster) -> None:
             return AppendRequest(m.src, m.dst, m.term, m.prev_index, m.prev_term, kept, m.commit)
         return m
 
+    cluster.cut |= {frozenset(("n1", "n4")), frozenset(("n1", "n5"))}
     cluster.timeout("n1")
     cluster.deliver(hold_back_index_3)
     assert cluster["n1"].role is Role.LEADER and cluster["n1"].term == 4, cluster.status()
@@ -230,7 +232,10 @@ def figure8(cluster: Cluster) -> None:
     cluster.deliver(hold_back_index_3)
     assert cluster["n3"].log[1] == old  # index 2 is on n1, n2, n3
     cluster.crash("n1")
-    cluster.timeout("n5")
+    cluster.heal()
+    cluster.timeout("n5")  # term 4: n2, n3 already voted for n1 in term 4
+    cluster.deliver()
+    cluster.timeout("n5")  # term 5: n2, n3, n4 vote, n5's last term 3 beats 2
     cluster.deliver()
     assert cluster["n5"].role is Role.LEADER and cluster["n5"].term == 5, cluster.status()
     cluster.heartbeat("n5")

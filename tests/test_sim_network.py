@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +15,10 @@ from etcdplay.sim.network import Network
 NAMES = ["n1", "n2", "n3", "n4", "n5"]
 
 
+def _collector(sched: HeapScheduler, box: list[tuple[float, Any]]) -> Callable[[Any], None]:
+    return lambda message: box.append((sched.now(), message))
+
+
 def make(
     latency: str = "fixed(2)", loss: float = 0.0, seed: int = 1
 ) -> tuple[HeapScheduler, Network, dict[str, list[tuple[float, Any]]]]:
@@ -21,7 +26,7 @@ def make(
     net = Network(sched, NAMES, Distribution.parse(latency), random.Random(seed), loss=loss)
     inbox: dict[str, list[tuple[float, Any]]] = {n: [] for n in NAMES}
     for name in NAMES:
-        net.attach(name, lambda m, name=name: inbox[name].append((sched.now(), m)))
+        net.attach(name, _collector(sched, inbox[name]))
     return sched, net, inbox
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from etcdplay.backend import BackendError, NodeStatus, OpResult
+from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
 from etcdplay.scenario import Scenario
 from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
@@ -234,20 +235,23 @@ class SimBackend:
             )
         return rows
 
-    def safety_results(self) -> list[dict[str, Any]]:
-        """The five Raft safety properties, as fields of trace ``check`` events."""
+    def safety_results(self) -> list[CheckResult]:
+        """The five Raft safety properties, as the runner's check results."""
         with self._lock:
             if self.safety is None:
                 return []
             results = []
             for check, ok, detail in self.safety.results():
-                row: dict[str, Any] = {"name": _CHECK_NAMES.get(check, check), "ok": ok}
-                row["detail"] = detail
                 first = next((v for v in self.safety.violations if v.check == check), None)
-                row["nodes"] = list(first.nodes) if first else []
-                if first is not None:
-                    row["at"] = round(first.time, 6)
-                results.append(row)
+                results.append(
+                    CheckResult(
+                        _CHECK_NAMES.get(check, check),
+                        ok,
+                        detail,
+                        nodes=first.nodes if first else (),
+                        at=first.time if first else None,
+                    )
+                )
             return results
 
     # --- faults -------------------------------------------------------------------------

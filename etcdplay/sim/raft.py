@@ -542,9 +542,7 @@ class RaftNode:
                     AppendResponse(self._id, m.src, self._term, False, m.prev_index, 0)
                 )
             elif isinstance(m, VoteRequest) and m.pre_vote:
-                self._out.messages.append(
-                    VoteResponse(self._id, m.src, self._term, False, True)
-                )
+                self._out.messages.append(VoteResponse(self._id, m.src, self._term, False, True))
             # other stale messages are dropped, as etcd does
             return
 
@@ -589,9 +587,7 @@ class RaftNode:
                 self._voted_for = m.src
                 self._out.reset_election_timer = True
         else:
-            self._out.messages.append(
-                VoteResponse(self._id, m.src, self._term, False, m.pre_vote)
-            )
+            self._out.messages.append(VoteResponse(self._id, m.src, self._term, False, m.pre_vote))
         self._event("vote", candidate=m.src, term=m.term, granted=granted, pre_vote=m.pre_vote)
 
     def _on_vote_response(self, m: VoteResponse) -> None:

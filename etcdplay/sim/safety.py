@@ -156,9 +156,7 @@ class SafetyMonitor:
         if other is None:
             self._leaders[term] = node_id
         elif other != node_id:
-            self._violate(
-                ELECTION_SAFETY, now, [other, node_id], f"two leaders in term {term}"
-            )
+            self._violate(ELECTION_SAFETY, now, [other, node_id], f"two leaders in term {term}")
         committed = len(self._committed_chain) - 1
         if committed:
             chain = self._chains.get(node_id, [0])
@@ -190,9 +188,7 @@ class SafetyMonitor:
         """Leader Append-Only and Log Matching, incrementally."""
         chain = self._chains.setdefault(node_id, [0])
         cut = truncated_from
-        if appended and appended[0].index < len(chain) and (
-            cut is None or appended[0].index < cut
-        ):
+        if appended and appended[0].index < len(chain) and (cut is None or appended[0].index < cut):
             cut = appended[0].index  # an overwrite without a reported truncation
         if cut is not None and cut < len(chain):
             if is_leader:
@@ -246,7 +242,7 @@ class SafetyMonitor:
             i = e.index
             if i < len(applied):
                 first = applied[i]
-                if first != e:
+                if first is not e and first != e:
                     self._violate(
                         STATE_MACHINE_SAFETY,
                         now,
