@@ -529,11 +529,16 @@ def hash_agreement(trace: Trace) -> list[Span]:
 
 
 def final_status(trace: Trace) -> dict[str, Event]:
-    """The last ``status`` event of every node."""
+    """The last status of every node (the runner's final snapshot when there is one)."""
     last: dict[str, Event] = {}
     for event in sorted_events(trace):
         if event["kind"] == "status" and event.get("node"):
             last[str(event["node"])] = event
+        elif event["kind"] == "note" and isinstance(event.get("statuses"), list):
+            # the runner's final snapshot: one status per node, after the run settled
+            for item in event["statuses"]:
+                if isinstance(item, dict) and item.get("node"):
+                    last[str(item["node"])] = {"t": event["t"], "kind": "status", **item}
     return last
 
 
