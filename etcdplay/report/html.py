@@ -101,7 +101,7 @@ ELECTION_HEADERS = [
 def election_rows(found: list[metrics.Election]) -> list[list[Any]]:
     rows = []
     for e in found:
-        old = f"{e.old_leader} (term {e.old_term})" if e.old_leader else "–"
+        old = f"{e.old_leader} (term {e.old_term})" if e.old_leader else "\u2013"
         rows.append(
             [
                 e.fault_index, e.cause, e.at, old, e.outcome, e.new_leader, e.new_term,
@@ -137,7 +137,7 @@ def final_status_html(trace: Trace) -> str:
         rows.append(
             [
                 node,
-                "yes" if s.get("running") else ("no" if s else "–"),
+                "yes" if s.get("running") else ("no" if s else "\u2013"),
                 s.get("role"), s.get("term"), s.get("leader"), s.get("commit"),
                 s.get("applied"), s.get("revision"), s.get("keys"), s.get("hash"),
             ]

@@ -67,10 +67,8 @@ class FaultSpan:
     @property
     def describe(self) -> str:
         """Short human text: ``crash n1``, ``partition n1 | n2,n3``, ``delay n2 (fixed(100))``."""
-        if self.groups:
-            where = " | ".join(",".join(g) for g in self.groups)
-        else:
-            where = ",".join(self.nodes) or "-"
+        groups = " | ".join(",".join(g) for g in self.groups)
+        where = groups or ",".join(self.nodes) or "-"
         text = f"{self.action} {where}"
         if self.latency_ms:
             text += f" ({self.latency_ms})"

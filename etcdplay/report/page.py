@@ -44,9 +44,9 @@ def esc(value: Any) -> str:
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """Numbers for tables: seconds with ``digits`` decimals, '–' for unknown."""
+    """Numbers for tables: seconds with ``digits`` decimals, a dash for unknown."""
     if value is None:
-        return "–"
+        return "\u2013"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
