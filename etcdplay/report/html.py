@@ -131,7 +131,7 @@ def final_status_html(trace: Trace) -> str:
     if not final:
         return ""
     converged = metrics.hashes_converged(trace)
-    rows = []
+    rows: list[list[Any]] = []
     for node in metrics.node_names(trace):
         s = final.get(node, {})
         rows.append(
@@ -157,7 +157,7 @@ def final_status_html(trace: Trace) -> str:
 
 def summary_html(trace: Trace) -> str:
     h = metrics.headline(trace)
-    rows = [
+    rows: list[list[Any]] = [
         ["time to first leader (s)", h.time_to_first_leader],
         ["leader changes", h.leader_changes],
         ["highest term", h.max_term],

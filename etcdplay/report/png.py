@@ -93,14 +93,17 @@ def write_png(figures: Sequence[go.Figure], out: Path, *, title: str) -> None:
     import plotly
 
     plotlyjs = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    fig = stack(figures, title)
+    # one figure is drawn as it is (its own subplots kept); several are stacked
+    fig = figures[0] if len(figures) == 1 else stack(figures, title)
+    if len(figures) == 1:
+        fig.update_layout(width=WIDTH)
     kopts: dict[str, Any] = {"path": browser, "mathjax": False}
     if plotlyjs.exists():
         kopts["plotlyjs"] = str(plotlyjs)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         kaleido.write_fig_sync(
-            fig, path=str(out), opts={"format": "png", "width": WIDTH, "height": fig.layout.height},
+            fig, path=str(out), opts={"format": "png", "width": WIDTH, "height": fig.layout.height or 600},
             kopts=kopts,
         )
     except Exception as exc:  # kaleido/choreographer raise many kinds; say which, in one line
