@@ -80,5 +80,5 @@ def test_downsample_keeps_changes_and_extremes():
     v[54_321] = 1e6
     tt, vv = minmax(t, v, 2000)
     assert len(tt) <= 2002 and vv.max() == 1e6 and tt[0] == 0 and tt[-1] == t[-1]
-    st, sv = thin(t, [float(i // 10_000) for i in range(100_000)], step=True)
+    _st, sv = thin(t, [float(i // 10_000) for i in range(100_000)], step=True)
     assert list(sv) == [float(x) for x in range(10)] + [9.0]
