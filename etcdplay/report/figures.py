@@ -235,16 +235,23 @@ def data(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
                         vertical_spacing=0.06)
     for tr in _series_traces(metrics.status_series(trace, "keys"), nodes, max_points=max_points):
         fig.add_trace(tr, row=1, col=1)
-    for tr in span_bars(metrics.hash_agreement(trace), HASH_COLORS, hover=HASH_HOVER,
-                        legendgroup_prefix="hash "):
+    spans = metrics.hash_agreement(trace)
+    end = metrics.end_time(trace)
+    hidden = ""
+    if len(spans) > max_points:
+        # thousands of sub-pixel flickers (a node a write behind under load) make the
+        # page slow and say nothing at full width: hide brief differences, say so
+        brief = end / max_points
+        spans = [s for s in spans if not (s.label == "differ" and s.duration < brief)]
+        hidden = f" (differences under {brief:.2f} s hidden)"
+    for tr in span_bars(spans, HASH_COLORS, hover=HASH_HOVER, legendgroup_prefix="hash "):
         tr.name = f"hash {tr.name}"
         fig.add_trace(tr, row=2, col=1)
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="keys", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(nodes)),
                      title_text="hash", row=2, col=1)
-    end = metrics.end_time(trace)
-    _base_layout(fig, "Keys and hash agreement per node", end, 300 + 30 * len(nodes))
+    _base_layout(fig, f"Keys and hash agreement per node{hidden}", end, 300 + 30 * len(nodes))
     fig.update_xaxes(title_text="", row=1, col=1)
     return fig
 
