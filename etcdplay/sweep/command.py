@@ -62,9 +62,9 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
-def _print_rate(console: Console, outcome: Outcome) -> None:
+def _print_rate(console: Console, outcome: Outcome, unit: str = "trials") -> None:
     console.print(
-        f"{outcome.trials} trials in {outcome.elapsed:.2f} s ({outcome.rate:,.0f} trials/s)", highlight=False
+        f"{outcome.trials} {unit} in {outcome.elapsed:.2f} s ({outcome.rate:,.1f} {unit}/s)", highlight=False
     )
 
 
@@ -322,7 +322,7 @@ def scenario(
     console = Console()
     title = f"scenario {base.name!r}: {seeds} seeds per point (from {seed})"
     console.print(output.scenario_table(title, labelled(labels, outcome.aggregates)))
-    _print_rate(console, outcome)
+    _print_rate(console, outcome, "runs")
     if plot_out:
         data = [
             (label, {key: list(agg.values[key]) for key in METRICS})
