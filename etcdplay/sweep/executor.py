@@ -181,7 +181,8 @@ def stream(
     """Run ``work`` on ``runner``; yield each chunk's samples in submission order."""
     # Several chunks per worker in flight: a slow chunk at the head of the line
     # (many split votes) does not leave the other workers idle.
-    window = window or max(2, 8 * runner.workers)
+    # In process a chunk runs when submitted: nothing is gained by running ahead.
+    window = window or (1 if isinstance(runner, InlineRunner) else max(2, 8 * runner.workers))
     pending: deque[tuple[Chunk, _Future]] = deque()
     queue = iter(work)
 
