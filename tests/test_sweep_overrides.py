@@ -123,6 +123,7 @@ def test_scenario_command_bad_input(tmp_path: Path) -> None:
         (["--set", "cluster.nope=1"], "no field 'nope'"),
         (["--set", "cluster.size=3,0"], "greater than or equal to 1"),
         (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--set", "chaos.faults=3"], "no [chaos] section"),
     ):
         result = runner.invoke(app, ["sweep", "scenario", str(path), "--no-progress", *args])
         assert result.exit_code == 2, result.output

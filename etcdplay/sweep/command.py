@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from etcdplay.distributions import DistributionError
 from etcdplay.scenario import ScenarioError
@@ -45,12 +46,10 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except (SweepError, ScenarioError, DistributionError) as exc:
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            _err().print(
-                f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True
-            )
+            _err().print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except TrialError as exc:
-            _err().print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            _err().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
