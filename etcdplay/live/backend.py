@@ -158,6 +158,7 @@ class LiveBackend:
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         if self.use_proxy:
             self.hub = ProxyHub(seed)
+            self.hub.bootstrapping = True
         advertised: dict[str, int] = {}
         for i, name in enumerate(names):
             peer = ports[2 * i + 1]
@@ -197,6 +198,8 @@ class LiveBackend:
             member.start()
         self._wait_ready()
         self.ready_after = self.now()
+        if self.hub is not None:
+            self.hub.bootstrapping = False
         self._poller = threading.Thread(target=self._poll_loop, name="etcdplay-status", daemon=True)
         self._poller.start()
 

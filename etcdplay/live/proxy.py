@@ -70,6 +70,12 @@ class ProxyHub:
         self._started = False
         self.bytes_dropped = 0
         self.refused = 0
+        # While a new cluster boots, every member asks every peer for its member
+        # list (GET /members, 1 s timeout each) to see whether it was already
+        # bootstrapped; peers that listen but do not serve yet make a 5-member
+        # start take 4 s. Nobody is bootstrapped yet, so answering at once
+        # (closing the connection) gives the same outcome without the wait.
+        self.bootstrapping = False
 
     # lifecycle -------------------------------------------------------------
 
@@ -369,6 +375,9 @@ class _Downstream(asyncio.Protocol):
         first_line = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")
         link.path = first_line.split(" ")[1] if " " in first_line else ""
         hub = self.proxy.hub
+        if hub.bootstrapping and link.path == "/members" and first_line.startswith("GET "):
+            link.close()
+            return
         if hub.blocked(link.src, self.proxy.name):
             hub.refused += 1
             link.close()
