@@ -57,9 +57,7 @@ class Distribution:
         except ValueError:
             raise DistributionError(f"parameters of {text!r} must be numbers") from None
         if len(params) != KINDS[kind]:
-            raise DistributionError(
-                f"{kind} takes {KINDS[kind]} parameter(s), {text!r} has {len(params)}"
-            )
+            raise DistributionError(f"{kind} takes {KINDS[kind]} parameter(s), {text!r} has {len(params)}")
         if any(p < 0 or math.isnan(p) or math.isinf(p) for p in params):
             raise DistributionError(f"parameters of {text!r} must be finite and >= 0")
         if kind == "uniform" and params[0] > params[1]:

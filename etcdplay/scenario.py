@@ -22,8 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from etcdplay.distributions import Distribution, DistributionError
 
 #: Selectors resolved at run time against the cluster's status.
-SELECTORS = ("leader", "follower", "followers", "majority", "minority", "all", "crashed", "random")
-_SELECTOR_RE = re.compile(r"^(leader|follower|followers|majority|minority|all|crashed|running|random)(:(\d+))?$")
+SELECTORS = (
+    "leader",
+    "follower",
+    "followers",
+    "majority",
+    "minority",
+    "all",
+    "crashed",
+    "running",
+    "isolated",
+    "random",
+)
+_SELECTOR_RE = re.compile(r"^(" + "|".join(SELECTORS) + r")(:(\d+))?$")
 _NODE_RE = re.compile(r"^n(\d+)$")
 
 
@@ -184,7 +195,7 @@ class WaitForLeaderStep(_Step):
 
 class ExpectStep(_Step):
     action: Literal["expect"]
-    expect: Literal["leader", "no-leader", "converged", "leader-changed", "leader-unchanged"]
+    expect: Literal["leader", "no-leader", "single-leader", "converged", "leader-changed", "leader-unchanged"]
     target: Target | None = None
     within: float = Field(0.0, ge=0, description="seconds to wait for it to hold")
 
@@ -207,11 +218,27 @@ Step = Annotated[
 ]
 
 ACTIONS = (
-    "crash", "stop", "restart", "isolate", "partition", "heal", "delay",
-    "load", "put", "get", "delete", "wait-for-leader", "expect",
+    "crash",
+    "stop",
+    "restart",
+    "isolate",
+    "partition",
+    "heal",
+    "delay",
+    "load",
+    "put",
+    "get",
+    "delete",
+    "wait-for-leader",
+    "expect",
 )
 
 FAULT_KINDS = ("crash", "stop", "isolate", "partition", "delay")
+FaultKind = Literal["crash", "stop", "isolate", "partition", "delay"]
+
+
+def _default_fault_kinds() -> list[FaultKind]:
+    return ["crash", "isolate", "partition", "delay"]
 
 
 class ChaosSpec(_Model):
@@ -220,9 +247,7 @@ class ChaosSpec(_Model):
     start: float = Field(2.0, ge=0)
     duration: float = Field(30.0, gt=0)
     faults: int = Field(6, ge=1, le=1000)
-    kinds: list[Literal["crash", "stop", "isolate", "partition", "delay"]] = Field(
-        default_factory=lambda: ["crash", "isolate", "partition", "delay"], min_length=1
-    )
+    kinds: list[FaultKind] = Field(default_factory=_default_fault_kinds, min_length=1)
     hold: tuple[float, float] = Field((1.0, 4.0), description="how long a fault lasts, [lo, hi] s")
     latency_ms: str = "uniform(50,200)"
     load_rate: float = Field(50.0, ge=0)
@@ -321,8 +346,15 @@ def _chaos_steps(chaos: ChaosSpec, cluster: ClusterSpec, rng: random.Random) -> 
     """
     steps: list[dict[str, Any]] = []
     if chaos.load_rate > 0:
-        steps.append({"at": chaos.start, "action": "load", "rate": chaos.load_rate,
-                      "duration": chaos.duration, "prefix": "chaos/"})
+        steps.append(
+            {
+                "at": chaos.start,
+                "action": "load",
+                "rate": chaos.load_rate,
+                "duration": chaos.duration,
+                "prefix": "chaos/",
+            }
+        )
     slot = chaos.duration / chaos.faults
     minority = max(1, (cluster.size - 1) // 2)
     for i in range(chaos.faults):
@@ -342,12 +374,25 @@ def _chaos_steps(chaos: ChaosSpec, cluster: ClusterSpec, rng: random.Random) -> 
             steps.append({"at": undo_at, "action": "heal", "note": "chaos"})
         elif kind == "partition":
             count = rng.randint(1, minority)
-            steps.append({"at": at, "action": "partition", "note": "chaos",
-                          "groups": [[f"random:{count}"] if count > 1 else [target]]})
+            steps.append(
+                {
+                    "at": at,
+                    "action": "partition",
+                    "note": "chaos",
+                    "groups": [[f"random:{count}"] if count > 1 else [target]],
+                }
+            )
             steps.append({"at": undo_at, "action": "heal", "note": "chaos"})
         else:
-            steps.append({"at": at, "action": "delay", "target": target,
-                          "latency_ms": chaos.latency_ms, "note": "chaos"})
+            steps.append(
+                {
+                    "at": at,
+                    "action": "delay",
+                    "target": target,
+                    "latency_ms": chaos.latency_ms,
+                    "note": "chaos",
+                }
+            )
             steps.append({"at": undo_at, "action": "heal", "note": "chaos"})
     holder = Scenario.model_validate({"cluster": cluster.model_dump(), "steps": steps})
     return list(holder.steps)
@@ -367,7 +412,11 @@ def _format_validation(source: str, exc: ValidationError, data: dict[str, Any]) 
             if item == "steps" and i + 1 < len(loc) and isinstance(loc[i + 1], int):
                 idx = int(loc[i + 1])
                 steps = data.get("steps") or []
-                action = steps[idx].get("action", "?") if idx < len(steps) and isinstance(steps[idx], dict) else "?"
+                action = (
+                    steps[idx].get("action", "?")
+                    if idx < len(steps) and isinstance(steps[idx], dict)
+                    else "?"
+                )
                 parts.append(f"steps[{idx}] ({action}, the {_ordinal(idx + 1)} [[steps]])")
                 i += 2
                 # pydantic adds the union tag (e.g. 'crash') next: skip it

@@ -1,0 +1,3 @@
+from etcdplay.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""Checks computed from a trace (and, for lost writes, one final read).
+
+These are the checks both backends share. The five Raft safety properties need
+every node's log, so only the simulator checks them (``etcdplay.sim.safety``);
+their results reach the trace as ``check`` events like these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from etcdplay.trace import Event
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+    nodes: tuple[str, ...] = ()
+    at: float | None = None  # when the violation was seen
+    skipped: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "nodes": list(self.nodes),
+        }
+        if self.at is not None:
+            out["at"] = round(self.at, 6)
+        if self.skipped:
+            out["skipped"] = True
+        return out
+
+
+def one_leader_per_term(events: Iterable[Event]) -> CheckResult:
+    """Election Safety as seen from outside: no two nodes lead in the same term."""
+    leaders: dict[int, str] = {}
+    for e in events:
+        if e["kind"] != "role" or e.get("role") != "leader":
+            continue
+        term, node = int(e["term"]), str(e["node"])
+        first = leaders.setdefault(term, node)
+        if first != node:
+            return CheckResult(
+                "one-leader-per-term",
+                False,
+                f"term {term} has two leaders: {first} and {node}",
+                (first, node),
+                float(e["t"]),
+            )
+    return CheckResult("one-leader-per-term", True, f"{len(leaders)} term(s) with a leader, one each")
+
+
+@dataclass
+class _Expectation:
+    values: set[str] = field(default_factory=set)  # values that may legally be there
+    must_exist: bool = False
+    acked_at: float = 0.0
+
+
+def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -> CheckResult:
+    """Every acknowledged put is still readable at the end.
+
+    A later put or delete of the same key, acknowledged or not, may legally have
+    replaced it (an unacknowledged write may still have been applied), so such
+    keys only need to hold one of the values written since the last ack.
+    """
+    name = "no-acked-write-lost"
+    expect: dict[str, _Expectation] = {}
+    acked = 0
+    for e in events:
+        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
+            continue
+        key = str(e["key"])
+        slot = expect.setdefault(key, _Expectation())
+        if e["op"] == "delete":
+            slot.must_exist = False
+            slot.values.clear()
+            continue
+        # ``value`` is optional in client events; without it only presence is checked.
+        value = e.get("value")
+        if e.get("ok"):
+            acked += 1
+            slot.values = {str(value)} if value is not None else set()
+            slot.must_exist = True
+            slot.acked_at = float(e["t"])
+        elif value is not None and slot.values:
+            slot.values.add(str(value))
+        else:
+            slot.values.clear()  # an unacked write of unknown value: only presence is checkable
+    if acked == 0:
+        return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
+    if final is None:
+        return CheckResult(name, False, "the final read failed: no leader could serve it")
+    lost = [k for k, s in expect.items() if s.must_exist and k not in final]
+    wrong = [
+        k for k, s in expect.items() if s.must_exist and s.values and k in final and final[k] not in s.values
+    ]
+    if lost or wrong:
+        shown = ", ".join((lost + wrong)[:5])
+        first = min(expect[k].acked_at for k in lost + wrong)
+        return CheckResult(
+            name,
+            False,
+            f"{len(lost)} acknowledged write(s) missing and {len(wrong)} with a wrong value "
+            f"at the end (e.g. {shown})",
+            at=first,
+        )
+    return CheckResult(name, True, f"all {acked} acknowledged writes readable at the end")
+
+
+def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
+    """Every running member at the end has the same revision, key count and hash."""
+    name = "convergence"
+    running = [s for s in statuses if s.get("running")]
+    if not running:
+        return CheckResult(name, False, "no member is running at the end")
+    unknown = [s["node"] for s in running if s.get("hash") is None or s.get("keys") is None]
+    if unknown:
+        return CheckResult(name, False, f"no status from {', '.join(unknown)}", tuple(unknown))
+    groups: dict[tuple[Any, Any, Any], list[str]] = {}
+    for s in running:
+        groups.setdefault((s.get("revision"), s.get("keys"), s.get("hash")), []).append(s["node"])
+    if len(groups) == 1:
+        ((rev, keys, digest),) = groups
+        return CheckResult(
+            name,
+            True,
+            f"{len(running)} running member(s) agree: revision {rev}, {keys} keys, hash {digest}",
+            tuple(s["node"] for s in running),
+        )
+    parts = [f"{'/'.join(nodes)}: rev {k[0]} keys {k[1]} hash {k[2]}" for k, nodes in groups.items()]
+    return CheckResult(
+        name, False, "members disagree: " + "; ".join(parts), tuple(s["node"] for s in running)
+    )

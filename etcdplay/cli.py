@@ -1,0 +1,186 @@
+"""The front door: ``etcdplay simulate | live | report | compare | sweep | scenarios``.
+
+Exit status: 0 when every check holds, 1 when a check fails, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etcdplay import scenario as scenarios
+from etcdplay.runner import RunResult
+from etcdplay.scenario import Scenario, ScenarioError
+from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace
+
+app = typer.Typer(
+    help="A playground and laboratory for Raft and etcd: simulate, run live, report, compare, sweep.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_scenario(name: str | None, replay: Path | None) -> tuple[Scenario, int | None]:
+    """A scenario from a name/path, or from a trace header (with its seed) for --replay."""
+    if replay is not None:
+        if name:
+            fail("give a scenario or --replay TRACE, not both")
+        try:
+            trace = read_trace(replay)
+        except TraceError as exc:
+            fail(str(exc))
+        data = trace.header.get("scenario")
+        if not isinstance(data, dict):
+            fail(f"{replay}: the trace header holds no scenario to replay")
+        try:
+            return scenarios.from_dict(data, f"{replay} (header)"), trace.seed
+        except ScenarioError as exc:
+            fail(str(exc))
+    if not name:
+        fail("name a scenario (see 'etcdplay scenarios') or a .toml file, or give --replay TRACE")
+    try:
+        return scenarios.load(name), None
+    except ScenarioError as exc:
+        fail(str(exc))
+
+
+@contextlib.contextmanager
+def trace_sink(path: Path | None) -> Iterator[IO[str] | None]:
+    """The --out file, written to a temporary name and renamed at the end so an
+    interrupted run never leaves a truncated trace under the requested name."""
+    if path is None:
+        yield None
+        return
+    if path.is_dir():
+        fail(f"--out {path}: is a directory")
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        handle = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        fail(f"--out {path}: cannot write ({exc.strerror})")
+    try:
+        yield handle
+    finally:
+        handle.close()
+        tmp.replace(path)
+
+
+@app.command("scenarios")
+def scenarios_cmd(
+    name: Annotated[str | None, typer.Argument(help="show one scenario")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="what it shows about Raft, in prose")] = False,
+) -> None:
+    """List the built-in scenarios, or show one (with --explain for the story)."""
+    if name is None:
+        table = Table(title="Built-in scenarios", title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("nodes", justify="right")
+        table.add_column("what happens")
+        for builtin in scenarios.builtin_names():
+            sc = scenarios.load_builtin(builtin)
+            table.add_row(builtin, str(sc.cluster.size), sc.description)
+        console.print(table)
+        console.print(
+            "Run one: [bold]etcdplay simulate NAME --seed 7[/]; learn: "
+            "[bold]etcdplay scenarios NAME --explain[/]"
+        )
+        return
+    try:
+        sc = scenarios.load(name)
+    except ScenarioError as exc:
+        fail(str(exc))
+    console.print(f"[bold]{sc.name}[/]: {sc.description}")
+    c = sc.cluster
+    console.print(
+        f"cluster: {c.size} nodes, timer {c.timer}, heartbeat {c.heartbeat_ms:g} ms, election timeout "
+        f"{c.election_timeout_ms} ms, pre-vote {'on' if c.pre_vote else 'off'}, "
+        f"check-quorum {'on' if c.check_quorum else 'off'}; network latency {sc.network.latency_ms} ms, "
+        f"loss {sc.network.loss:g}"
+    )
+    if explain:
+        console.print(sc.explain.strip() or "(no explanation written for this scenario)")
+    for step in sc.steps:
+        fields = step.model_dump(exclude={"at", "action"}, exclude_none=True)
+        args = " ".join(f"{k}={v}" for k, v in fields.items())
+        console.print(f"  {step.at:7.2f} s  {step.action:<16} {args}")
+    if sc.chaos is not None:
+        console.print(f"  + a random fault schedule from the seed: {sc.chaos.model_dump()}")
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str | None, typer.Argument(help="built-in name or scenario .toml file")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed: same seed, same trace")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write the trace (JSON Lines)")] = None,
+    report: Annotated[Path | None, typer.Option(help="write an HTML report of the run")] = None,
+    replay: Annotated[Path | None, typer.Option(help="re-run the scenario and seed of a trace")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+) -> None:
+    """Run a scenario on the deterministic Raft simulator."""
+    sc, replay_seed = load_scenario(scenario, replay)
+    from etcdplay.runner import make_header, run_scenario
+    from etcdplay.sim.backend import SimBackend
+
+    run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
+    expanded = sc.expanded(run_seed)
+    with trace_sink(out) as sink:
+        writer = TraceWriter(make_header(expanded, run_seed, "sim"), sink)
+        result = run_scenario(expanded, SimBackend(), run_seed, writer)
+    finish_run(result, report, quiet)
+
+
+def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:
+    """Summary, optional report, exit status: shared by simulate and live."""
+    from etcdplay.summary import print_summary
+
+    if not quiet:
+        print_summary(result.trace, console)
+    if report is not None:
+        write_report = _report_writer()
+        write_report(result.trace, report)
+        if not quiet:
+            console.print(f"report: {report}")
+    if not result.ok:
+        for check in result.failed:
+            where = f" at {check.at:.3f} s" if check.at is not None else ""
+            nodes = f" ({', '.join(check.nodes)})" if check.nodes else ""
+            errors.print(f"[bold red]check failed:[/] {check.name}{where}{nodes}: {check.detail}")
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _report_writer() -> Callable[[Trace, Path], None]:
+    try:
+        from etcdplay.report.html import write_report
+    except ImportError:  # pragma: no cover - reports ship with the package
+        fail("reports are not available in this installation")
+    return write_report
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

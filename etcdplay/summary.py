@@ -1,0 +1,101 @@
+"""The readable summary printed after a run: leaders, elections, final state
+per node and the checks, as rich tables. Built from the trace alone, so a
+simulated and a live run read the same."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from etcdplay import analysis
+from etcdplay.trace import Trace
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.0f} ms"
+
+
+def print_summary(trace: Trace, console: Console) -> None:
+    header = trace.header
+    scenario = header.get("scenario", {})
+    console.print(
+        f"[bold]{scenario.get('name', '?')}[/] on [bold]{trace.backend}[/]"
+        f" ({len(trace.nodes)} nodes, seed {trace.seed}"
+        + (f", etcd {header['etcd_version']}" if header.get("etcd_version") else "")
+        + f"): {analysis.end_time(trace):.2f} s"
+    )
+
+    leaders = Table(title="Leaders", title_justify="left")
+    for col in ("leader", "term", "from", "to", "tenure"):
+        leaders.add_column(col, justify="right" if col != "leader" else "left")
+    for tenure in analysis.tenures(trace):
+        leaders.add_row(
+            tenure.node,
+            str(tenure.term),
+            f"{tenure.start:.3f} s",
+            f"{tenure.end:.3f} s",
+            _ms(tenure.duration),
+        )
+    console.print(leaders)
+
+    elections = Table(title="Elections", title_justify="left")
+    for col in ("after", "at", "new leader", "term", "rounds", "took"):
+        elections.add_column(col)
+    for election in analysis.elections(trace):
+        elections.add_row(
+            election.cause,
+            f"{election.at:.3f} s",
+            election.leader or "[red]none[/]",
+            "-" if election.term is None else str(election.term),
+            str(election.rounds),
+            _ms(election.duration),
+        )
+    console.print(elections)
+
+    nodes = Table(title="Nodes at the end", title_justify="left")
+    for col in ("node", "role", "term", "leader", "commit", "applied", "revision", "keys", "hash"):
+        nodes.add_column(col)
+    for name, status in sorted(analysis.final_status(trace).items(), key=lambda kv: _order(kv[0])):
+        role = status.get("role") if status.get("running") else "[dim]down[/]"
+        nodes.add_row(
+            name,
+            *(
+                str(x) if x is not None else "-"
+                for x in (
+                    role,
+                    status.get("term"),
+                    status.get("leader"),
+                    status.get("commit"),
+                    status.get("applied"),
+                    status.get("revision"),
+                    status.get("keys"),
+                    status.get("hash"),
+                )
+            ),
+        )
+    console.print(nodes)
+
+    client = analysis.client_summary(trace)
+    if client["ok"] or client["failed"]:
+        console.print(
+            f"Client: {client['ok']} ok, {client['failed']} failed; latency p50 {_ms(client['p50'])},"
+            f" p99 {_ms(client['p99'])}, max {_ms(client['max'])}"
+        )
+
+    checks = Table(title="Checks", title_justify="left")
+    for col in ("check", "result", "detail"):
+        checks.add_column(col)
+    for check in analysis.checks(trace):
+        if check.get("skipped"):
+            verdict = "[yellow]skipped[/]"
+        else:
+            verdict = "[green]ok[/]" if check["ok"] else "[bold red]FAILED[/]"
+        detail = str(check.get("detail", ""))
+        if not check["ok"] and check.get("at") is not None:
+            detail += f" (at {check['at']:.3f} s)"
+        checks.add_row(str(check["name"]), verdict, detail)
+    console.print(checks)
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (int(name[1:]), name) if name[1:].isdigit() else (1 << 30, name)
