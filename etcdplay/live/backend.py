@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import shutil
 import tempfile
 import threading
@@ -502,6 +503,19 @@ class LiveBackend:
         if self._closed:
             return
         self._closed = True
+        # A second Ctrl-C must not cut the teardown short.
+        shielded: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError, TypeError):
+                    shielded[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            self._teardown()
+        finally:
+            for sig, old in shielded.items():
+                signal.signal(sig, old)
+
+    def _teardown(self) -> None:
         self._stopping.set()
         for thread in self._load_threads:
             thread.join(self.op_timeout + 2)
