@@ -156,12 +156,27 @@ class MemberClient:
         """Every key under ``prefix``: a linearizable read (goes through raft)."""
 
         def call() -> dict[str, str]:
-            out: dict[str, str] = {}
-            for value, meta in self._client.get_prefix(prefix):
-                out[meta.key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-            return out
+            if prefix:
+                start = prefix.encode("utf-8")
+                end = _prefix_end(start)
+            else:  # every key: etcd's "from \0 to \0"
+                start, end = b"\0", b"\0"
+            request = rpc.RangeRequest(key=start, range_end=end)
+            resp = self._client.kvstub.Range(request, self.timeout)
+            return {
+                kv.key.decode("utf-8", "replace"): kv.value.decode("utf-8", "replace")
+                for kv in resp.kvs
+            }
 
         return self._call(call)
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The range end covering every key that starts with ``prefix``."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return b"\0"
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float, str | None]:
