@@ -18,12 +18,14 @@ distribution. With no rule at all, data is written straight through from
 ``data_received`` (asyncio protocols, no queues, no tasks): the proxy adds
 one loop wake-up per chunk and nothing else.
 
-When a blackhole starts, every existing connection whose request side
-crosses the cut is closed, and new ones are refused (closed once their
-first request's headers say who they are from); a connection whose only
-blocked side is the response side is kept but its bytes that way are
-dropped, and it is closed at heal so both ends reconnect cleanly (a dropped
-chunk would otherwise leave a half message in the stream).
+When a blackhole starts, connections already open across the cut stay open
+but their bytes in the blocked direction are dropped (as a real partition
+would: nothing arrives, nothing is reset). New connections whose request side
+is blocked are accepted and held: their bytes are read and dropped, nothing is
+forwarded and no answer comes, so the dialer waits as it would for a
+black-holed peer instead of reconnecting hundreds of times a second. At heal
+every connection that lost bytes or was held is closed, so both ends redial
+at once and no stream is left with half a message in it.
 
 Connections without ``X-Server-From`` (version and member discovery) are
 cut only when their destination is isolated from every other member.
@@ -69,7 +71,7 @@ class ProxyHub:
         self.links: set[_Link] = set()
         self._started = False
         self.bytes_dropped = 0
-        self.refused = 0
+        self.held = 0  # connections accepted across a cut and held
         # While a new cluster boots, every member asks every peer for its member
         # list (GET /members, 1 s timeout each) to see whether it was already
         # bootstrapped; peers that listen but do not serve yet make a 5-member
@@ -290,6 +292,8 @@ class _Link:
         self.src_id: str | None = None
         self.path = ""
         self.tainted = False
+        self.identified = False  # first request's headers read
+        self.held = False  # accepted across a cut: nothing forwarded
         self.closed = False
         self.to_member = _Pipe(self, src_is_dialer=True)
         self.to_dialer = _Pipe(self, src_is_dialer=False)
@@ -299,16 +303,17 @@ class _Link:
             self.src = self.proxy.hub.ids.get(self.src_id)
 
     def reconsider(self) -> None:
-        """Rules changed: close what now crosses a cut, close tainted links on heal."""
+        """Rules changed: mark what now crosses a cut (its bytes that way are
+        dropped from now on); close what lost bytes once no cut remains."""
         self.resolve()
         hub = self.proxy.hub
         target = self.proxy.name
-        if self.src is None and self.src_id is None and self.up is None:
+        if not self.identified:
             return  # headers not read yet: judged when they are
-        if hub.blocked(self.src, target):
-            hub.refused += 1
-            self.close()
-        elif self.src is not None and hub.blocked(target, self.src):
+        cut = hub.blocked(self.src, target) or (
+            self.src is not None and hub.blocked(target, self.src)
+        )
+        if cut:
             self.tainted = True
         elif self.tainted:
             self.close()
@@ -359,6 +364,9 @@ class _Downstream(asyncio.Protocol):
         if self._ready:
             self.link.to_member.send(data)
             return
+        if self.link.held:
+            self.proxy.hub.bytes_dropped += len(data)
+            return
         if self.link.up is not None or self._head is None:
             self._pending.append(data)  # upstream still connecting
             return
@@ -374,13 +382,15 @@ class _Downstream(asyncio.Protocol):
             link.resolve()
         first_line = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")
         link.path = first_line.split(" ")[1] if " " in first_line else ""
+        link.identified = True
         hub = self.proxy.hub
         if hub.bootstrapping and link.path == "/members" and first_line.startswith("GET "):
             link.close()
             return
         if hub.blocked(link.src, self.proxy.name):
-            hub.refused += 1
-            link.close()
+            hub.held += 1
+            hub.bytes_dropped += len(head)
+            link.held = link.tainted = True
             return
         self._pending.append(head)
         asyncio.get_running_loop().create_task(self._connect())
