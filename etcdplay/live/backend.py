@@ -276,7 +276,7 @@ class LiveBackend:
     def _probe(self, with_hash: bool = True) -> list[NodeStatus]:
         timeout = min(1.0, max(0.2, self.op_timeout / 4))
         statuses, _common = poll_status(
-            self.members, self.clients, self.names_by_id, self.roles, self._pool, timeout, with_hash
+            self.members, self.clients, self.names_by_id, self.roles, self.terms, self._pool, timeout, with_hash
         )
         for s in statuses:
             if s.role == "leader":

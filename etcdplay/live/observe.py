@@ -181,6 +181,7 @@ def poll_status(
     clients: dict[str, MemberClient],
     names_by_id: dict[int, str],
     roles: dict[str, str],
+    terms: dict[str, int],
     pool: ThreadPoolExecutor,
     timeout: float,
     with_hash: bool = True,
@@ -233,14 +234,16 @@ def poll_status(
             role = "leader"
         else:
             role = roles.get(member.name) or "follower"
-            if role == "leader":
+            if role in ("leader", "down"):  # deposed, or restarted and not yet logging
                 role = "follower"
         out.append(
             NodeStatus(
                 name=member.name,
                 running=True,
                 role=role,
-                term=s.term,
+                # etcd's Status reports the term of the last *applied* entry; a
+                # candidate's current term is only in its log ("became ... at term").
+                term=max(s.term, terms.get(member.name, 0)),
                 leader=leader,
                 commit=s.commit,
                 applied=s.applied,
