@@ -11,7 +11,7 @@ from etcdplay.runner import make_header, run_scenario
 from etcdplay.scenario import builtin_names, load_builtin
 from etcdplay.trace import TraceWriter
 
-from .conftest import BINARIES, ETCD_34, ETCD_35, compress
+from .conftest import ETCD_34, ETCD_35, compress
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -41,4 +41,3 @@ def test_builtin_scenario_holds_live(name: str, size: int, etcd_bin: str | None)
     assert backend.dir is not None and not backend.dir.exists()
 
 
-_ = BINARIES  # re-exported for other modules
