@@ -201,6 +201,12 @@ class LiveBackend:
         self.ready_after = self.now()
         if self.hub is not None:
             self.hub.bootstrapping = False
+        trace.emit(
+            self.ready_after,
+            "note",
+            text=f"cluster ready: {len(names)} members serving, {self.leader_hint} leads",
+            ready_after=round(self.ready_after, 6),
+        )
         self._poller = threading.Thread(target=self._poll_loop, name="etcdplay-status", daemon=True)
         self._poller.start()
 
