@@ -83,7 +83,9 @@ def put_latencies(etcd_bin: str | None, puts: int) -> tuple[list[float], list[fl
         via: list[float] = []
         plain: list[float] = []
         for i in range(puts):
-            for backend, out in ((proxied, via), (direct, plain)) if i % 2 else ((direct, plain), (proxied, via)):
+            for backend, out in (
+                ((proxied, via), (direct, plain)) if i % 2 else ((direct, plain), (proxied, via))
+            ):
                 result = backend.put(f"bench/{i}", "x" * 64)
                 assert result.ok, result.error
                 out.append(result.latency)
@@ -91,7 +93,9 @@ def put_latencies(etcd_bin: str | None, puts: int) -> tuple[list[float], list[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--etcd-bin", default=None)
     parser.add_argument("--puts", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
@@ -99,10 +103,14 @@ def main() -> None:
 
     cli = [ready_via_cli(args.etcd_bin) for _ in range(args.rounds)]
     inproc = [ready_in_process(args.etcd_bin) for _ in range(args.rounds)]
-    print(f"ready, 5 members, `etcdplay live` launch -> leader: median {statistics.median(cli):.2f} s "
-          f"(runs: {', '.join(f'{x:.2f}' for x in cli)}); target < 3 s")
-    print(f"ready, 5 members, LiveBackend.start in-process:   median {statistics.median(inproc):.2f} s "
-          f"(runs: {', '.join(f'{x:.2f}' for x in inproc)})")
+    print(
+        f"ready, 5 members, `etcdplay live` launch -> leader: median {statistics.median(cli):.2f} s "
+        f"(runs: {', '.join(f'{x:.2f}' for x in cli)}); target < 3 s"
+    )
+    print(
+        f"ready, 5 members, LiveBackend.start in-process:   median {statistics.median(inproc):.2f} s "
+        f"(runs: {', '.join(f'{x:.2f}' for x in inproc)})"
+    )
 
     with_proxy: list[float] = []
     without: list[float] = []
@@ -113,8 +121,10 @@ def main() -> None:
 
     def describe(xs: list[float]) -> str:
         xs = sorted(xs)
-        return (f"median {statistics.median(xs) * 1000:.2f} ms, mean {statistics.fmean(xs) * 1000:.2f} ms, "
-                f"p90 {xs[int(len(xs) * 0.9)] * 1000:.2f} ms")
+        return (
+            f"median {statistics.median(xs) * 1000:.2f} ms, mean {statistics.fmean(xs) * 1000:.2f} ms, "
+            f"p90 {xs[int(len(xs) * 0.9)] * 1000:.2f} ms"
+        )
 
     print(f"put latency, 3 members, direct peers:  {describe(without)}")
     print(f"put latency, 3 members, via proxy:     {describe(with_proxy)}")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import signal
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -45,7 +45,9 @@ def raft_flags(cluster: ClusterSpec, binary: EtcdBinary) -> tuple[RaftFlags, lis
     notes: list[str] = []
     heartbeat = max(1, round(cluster.heartbeat_ms))
     if heartbeat != cluster.heartbeat_ms:
-        notes.append(f"etcd takes whole milliseconds: heartbeat {cluster.heartbeat_ms:g} ms -> {heartbeat} ms")
+        notes.append(
+            f"etcd takes whole milliseconds: heartbeat {cluster.heartbeat_ms:g} ms -> {heartbeat} ms"
+        )
     if cluster.timer == "uniform":
         lo, hi = cluster.election_range_ms
         election = max(1, round(lo))
@@ -249,9 +251,9 @@ class LiveBackend:
     def _on_log_event(self, member: str, event: LogEvent) -> None:
         trace = self.trace
         f = event.fields
-        if event.kind in ("member-id", "peer") or trace is None or self._stopping.is_set():
-            if event.kind not in ("member-id", "peer"):
-                return
+        identity = event.kind in ("member-id", "peer")
+        if not identity and (trace is None or self._stopping.is_set()):
+            return
         if event.kind == "member-id":
             self._learn(f["id"], member)
             return
@@ -260,6 +262,7 @@ class LiveBackend:
                 if url in self._urls:
                     self._learn(f["id"], self._urls[url])
             return
+        assert trace is not None
         if int(f["id"], 16) not in self.names_by_id:
             self._learn(f["id"], member)
         t = event.ts - self._wall0 if event.ts is not None else self.now()
@@ -274,7 +277,12 @@ class LiveBackend:
             trace.emit(t, "leader", member, leader=leader, term=f["term"], **extra)
         elif event.kind == "vote":
             candidate = self._name_of(f["candidate"]) or f["candidate"]
-            fields = {"candidate": candidate, "term": f["term"], "granted": f["granted"], "pre_vote": f["pre_vote"]}
+            fields = {
+                "candidate": candidate,
+                "term": f["term"],
+                "granted": f["granted"],
+                "pre_vote": f["pre_vote"],
+            }
             if f["ignored"]:
                 fields["ignored"] = True
             trace.emit(t, "vote", member, **fields, **extra)
@@ -282,7 +290,14 @@ class LiveBackend:
     def _probe(self, with_hash: bool = True) -> list[NodeStatus]:
         timeout = min(1.0, max(0.2, self.op_timeout / 4))
         statuses, _common = poll_status(
-            self.members, self.clients, self.names_by_id, self.roles, self.terms, self._pool, timeout, with_hash
+            self.members,
+            self.clients,
+            self.names_by_id,
+            self.roles,
+            self.terms,
+            self._pool,
+            timeout,
+            with_hash,
         )
         for s in statuses:
             if s.role == "leader":
@@ -296,7 +311,7 @@ class LiveBackend:
         while not self._stopping.is_set():
             try:
                 self.emit_status()
-            except Exception as exc:  # noqa: BLE001 - a poll failing must not stop the run
+            except Exception as exc:
                 if not self._stopping.is_set():
                     self.trace.emit(self.now(), "note", text=f"status poll failed: {exc}")
             next_at += interval
@@ -321,7 +336,9 @@ class LiveBackend:
                     self._reported_exit.add(key)
                     last = member.log_tail(1)
                     self.trace.emit(
-                        t, "note", member.name,
+                        t,
+                        "note",
+                        member.name,
                         text=f"{member.name} exited by itself (code {code}): {last[-300:]}",
                     )
         return statuses
@@ -439,7 +456,13 @@ class LiveBackend:
                 out, latency, error = timed(client.delete, key)
                 result = OpResult(error is None, latency, None, error, member.name)
         if self.trace is not None:
-            fields: dict[str, Any] = {"op": op, "key": key, "ok": result.ok, "latency": round(result.latency, 6), "source": source}
+            fields: dict[str, Any] = {
+                "op": op,
+                "key": key,
+                "ok": result.ok,
+                "latency": round(result.latency, 6),
+                "source": source,
+            }
             if op == "put":
                 fields["value"] = value
             if result.error is not None:
@@ -466,7 +489,7 @@ class LiveBackend:
     def _load(self, rate: float, duration: float, prefix: str) -> None:
         assert self.trace is not None
         self.trace.emit(self.now(), "load", phase="start", rate=rate, duration=duration, prefix=prefix)
-        counts = {"sent": 0, "acked": 0, "failed": 0}
+        counts: dict[str, Any] = {"sent": 0, "acked": 0, "failed": 0}
         lock = threading.Lock()
 
         def write(key: str, value: str) -> None:
@@ -487,7 +510,9 @@ class LiveBackend:
                     seq = self._key_seq
                 counts["sent"] += 1
                 pool.submit(write, f"{prefix}{seq:07d}", f"v{seq}")
-        self.trace.emit(self.now(), "load", phase="end", rate=rate, duration=duration, prefix=prefix, **counts)
+        self.trace.emit(
+            self.now(), "load", phase="end", rate=rate, duration=duration, prefix=prefix, **counts
+        )
 
     def load_running(self) -> bool:
         return any(t.is_alive() for t in self._load_threads)
@@ -518,8 +543,8 @@ class LiveBackend:
         try:
             self._teardown()
         finally:
-            for sig, old in shielded.items():
-                signal.signal(sig, old)
+            for signum, old in shielded.items():
+                signal.signal(signum, old)
 
     def _teardown(self) -> None:
         self._stopping.set()

@@ -53,8 +53,8 @@ class MemberStatus:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, grpc.RpcError):
-        code = exc.code()  # type: ignore[attr-defined]
-        details = exc.details() or ""  # type: ignore[attr-defined]
+        code = exc.code()
+        details = exc.details() or ""
         name = code.name.lower() if code is not None else "error"
         return f"{name}: {details}" if details else name
     name = type(exc).__name__
@@ -119,9 +119,7 @@ class MemberClient:
         (serializable, count only: no value is transferred)."""
 
         def call() -> tuple[int, int]:
-            request = rpc.RangeRequest(
-                key=b"\0", range_end=b"\0", serializable=True, count_only=True
-            )
+            request = rpc.RangeRequest(key=b"\0", range_end=b"\0", serializable=True, count_only=True)
             resp = self._client.kvstub.Range(request, timeout or self.timeout)
             return int(resp.count), int(resp.header.revision)
 
@@ -163,10 +161,7 @@ class MemberClient:
                 start, end = b"\0", b"\0"
             request = rpc.RangeRequest(key=start, range_end=end)
             resp = self._client.kvstub.Range(request, self.timeout)
-            return {
-                kv.key.decode("utf-8", "replace"): kv.value.decode("utf-8", "replace")
-                for kv in resp.kvs
-            }
+            return {kv.key.decode("utf-8", "replace"): kv.value.decode("utf-8", "replace") for kv in resp.kvs}
 
         return self._call(call)
 

@@ -40,7 +40,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def live(
     scenario: Annotated[str | None, typer.Argument(help="built-in name or scenario .toml file")] = None,
-    seed: Annotated[int | None, typer.Option(help="random seed (selectors, chaos schedule, proxy delays)")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="random seed (selectors, chaos schedule, proxy delays)")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write the trace (JSON Lines)")] = None,
     report: Annotated[Path | None, typer.Option(help="write an HTML report of the run")] = None,
     replay: Annotated[
@@ -54,7 +56,8 @@ def live(
         bool, typer.Option("--keep-data", help="keep the members' data dirs and logs after the run")
     ] = False,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="where to create the run's directory (default: temp dir)")
+        Path | None,
+        typer.Option("--data-dir", help="where to create the run's directory (default: temp dir)"),
     ] = None,
     base_port: Annotated[
         int | None,

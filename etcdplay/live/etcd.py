@@ -87,9 +87,7 @@ def find_etcd(explicit: str | None = None) -> EtcdBinary:
     if resolved in _binary_cache:
         return _binary_cache[resolved]
     try:
-        out = subprocess.run(
-            [resolved, "--version"], capture_output=True, text=True, timeout=20, check=False
-        )
+        out = subprocess.run([resolved, "--version"], capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EtcdError(f"cannot run {resolved} --version ({source}): {exc}") from None
     match = _VERSION_RE.search(out.stdout + out.stderr)

@@ -86,9 +86,13 @@ def parse_line(line: str) -> LogEvent | None:
     if m := _ROLE.match(msg):
         return LogEvent("role", ts, etcd_ts, {"id": m.group(1), "role": m.group(2), "term": int(m.group(3))})
     if m := _ELECTED.match(msg):
-        return LogEvent("leader", ts, etcd_ts, {"id": m.group(1), "leader": m.group(2), "term": int(m.group(3))})
+        return LogEvent(
+            "leader", ts, etcd_ts, {"id": m.group(1), "leader": m.group(2), "term": int(m.group(3))}
+        )
     if m := _CHANGED.match(msg):
-        return LogEvent("leader", ts, etcd_ts, {"id": m.group(1), "leader": m.group(3), "term": int(m.group(4))})
+        return LogEvent(
+            "leader", ts, etcd_ts, {"id": m.group(1), "leader": m.group(3), "term": int(m.group(4))}
+        )
     if m := _LOST.match(msg):
         return LogEvent("leader", ts, etcd_ts, {"id": m.group(1), "leader": None, "term": int(m.group(3))})
     if m := _VOTE.match(msg):

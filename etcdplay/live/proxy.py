@@ -99,7 +99,7 @@ class ProxyHub:
         def run() -> None:
             try:
                 future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            except BaseException as exc:
                 future.set_exception(exc)
 
         self._loop.call_soon_threadsafe(run)
@@ -184,9 +184,7 @@ class ProxyHub:
 class FaultProxy:
     """The proxy in front of one member's peer port."""
 
-    def __init__(
-        self, hub: ProxyHub, name: str, host: str, target_port: int, sock: socket.socket
-    ) -> None:
+    def __init__(self, hub: ProxyHub, name: str, host: str, target_port: int, sock: socket.socket) -> None:
         self.hub = hub
         self.name = name
         self.host = host
@@ -197,9 +195,7 @@ class FaultProxy:
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: _Downstream(self), sock=self.sock
-        )
+        self.server = await loop.create_server(lambda: _Downstream(self), sock=self.sock)
 
 
 class _Pipe:
@@ -310,9 +306,7 @@ class _Link:
         target = self.proxy.name
         if not self.identified:
             return  # headers not read yet: judged when they are
-        cut = hub.blocked(self.src, target) or (
-            self.src is not None and hub.blocked(target, self.src)
-        )
+        cut = hub.blocked(self.src, target) or (self.src is not None and hub.blocked(target, self.src))
         if cut:
             self.tainted = True
         elif self.tainted:

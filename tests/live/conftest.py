@@ -25,8 +25,12 @@ def _available(path: str | None) -> bool:
 
 
 BINARIES = [
-    pytest.param(ETCD_34, id="etcd3.4", marks=pytest.mark.skipif(not _available(ETCD_34), reason="no etcd 3.4")),
-    pytest.param(ETCD_35, id="etcd3.5", marks=pytest.mark.skipif(not _available(ETCD_35), reason="no etcd 3.5")),
+    pytest.param(
+        ETCD_34, id="etcd3.4", marks=pytest.mark.skipif(not _available(ETCD_34), reason="no etcd 3.4")
+    ),
+    pytest.param(
+        ETCD_35, id="etcd3.5", marks=pytest.mark.skipif(not _available(ETCD_35), reason="no etcd 3.5")
+    ),
 ]
 
 
@@ -70,7 +74,9 @@ def trace() -> TraceWriter:
 def make_backend() -> Iterator[Any]:
     made: list[LiveBackend] = []
 
-    def make(sc: Scenario, etcd_bin: str | None = None, trace: TraceWriter | None = None, **kw: Any) -> LiveBackend:
+    def make(
+        sc: Scenario, etcd_bin: str | None = None, trace: TraceWriter | None = None, **kw: Any
+    ) -> LiveBackend:
         backend = LiveBackend(etcd_bin, **kw)
         made.append(backend)
         backend.start(sc, trace or TraceWriter({"backend": "live"}), 1)

@@ -33,8 +33,12 @@ def converged(backend) -> bool:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("size", "etcd_bin"),
-    [pytest.param(3, ETCD_34, id="3-etcd3.4"), pytest.param(5, ETCD_35, id="5-etcd3.5"),
-     pytest.param(3, ETCD_35, id="3-etcd3.5"), pytest.param(5, ETCD_34, id="5-etcd3.4")],
+    [
+        pytest.param(3, ETCD_34, id="3-etcd3.4"),
+        pytest.param(5, ETCD_35, id="5-etcd3.5"),
+        pytest.param(3, ETCD_35, id="3-etcd3.5"),
+        pytest.param(5, ETCD_34, id="5-etcd3.4"),
+    ],
 )
 def test_cluster_comes_up_with_a_leader(make_backend, trace, size: int, etcd_bin: str) -> None:  # type: ignore[no-untyped-def]
     backend = make_backend(scenario(size), etcd_bin, trace)
@@ -62,7 +66,9 @@ def test_status_events_and_load(make_backend, trace) -> None:  # type: ignore[no
     assert [e["phase"] for e in loads] == ["start", "end"]
     assert loads[1]["sent"] == 200 and loads[1]["acked"] == 200
     writes = [e for e in trace.events if e["kind"] == "client" and e["source"] == "load"]
-    assert len(writes) == 200 and all(w["ok"] and w["latency"] > 0 and w["key"].startswith("load/") for w in writes)
+    assert len(writes) == 200 and all(
+        w["ok"] and w["latency"] > 0 and w["key"].startswith("load/") for w in writes
+    )
     assert len(backend.read_all("load/")) == 200
     statuses = [e for e in trace.events if e["kind"] == "status"]
     assert {e["node"] for e in statuses} == {"n1", "n2", "n3"}
@@ -174,7 +180,9 @@ def test_close_leaves_nothing_behind(trace) -> None:  # type: ignore[no-untyped-
     ports += [p.port for p in backend.hub.proxies.values()]
     assert backend.dir is not None and backend.dir.exists()
     backend.close()
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
     assert not backend.dir.exists()
     listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
     assert not listening & set(ports)

@@ -56,7 +56,12 @@ def etcdplay(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProc
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "etcdplay", "live", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **kw,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        **kw,
     )
 
 
@@ -66,7 +71,10 @@ def test_missing_binary_is_one_clear_message(tmp_path: Path) -> None:
     assert "does not exist or is not executable" in run.stderr and "Traceback" not in run.stderr
     env_run = subprocess.run(
         [sys.executable, "-m", "etcdplay", "live", "leader-failure"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), "ETCDPLAY_ETCD_BIN": ""},
     )
     assert env_run.returncode == 2 and "no etcd binary found on PATH" in env_run.stderr
@@ -118,7 +126,11 @@ def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "etcdplay", "live", "leader-failure", *FAST_ARGS, "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 30
     pids: list[int] = []

@@ -149,5 +149,3 @@ def test_proxy_fast_path_adds_little() -> None:
     finally:
         hub.close()
         echo.sock.close()
-
-

@@ -39,5 +39,3 @@ def test_builtin_scenario_holds_live(name: str, size: int, etcd_bin: str | None)
     assert checks.one_leader_per_term(result.trace.events).ok
     assert live_pids() == []
     assert backend.dir is not None and not backend.dir.exists()
-
-
