@@ -170,7 +170,7 @@ def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _report_writer() -> Callable[[Trace, Path], None]:
+def _report_writer() -> Callable[[Trace, Path], object]:
     try:
         from etcdplay.report.html import write_report
     except ImportError:  # pragma: no cover - reports ship with the package
@@ -178,9 +178,26 @@ def _report_writer() -> Callable[[Trace, Path], None]:
     return write_report
 
 
+def _register_report_commands() -> None:
+    from etcdplay.report.command import compare, report
+
+    app.command(help="Plotly HTML (or PNG) report of one trace.")(report)
+    app.command(help="Compare two runs (or two sets of runs) on shared axes.")(compare)
+
+
+_register_report_commands()
+
+
 def main() -> None:
+    from etcdplay.distributions import DistributionError
+    from etcdplay.report.errors import ReportError
+
     try:
         app()
+    except (ScenarioError, TraceError, ReportError, DistributionError) as exc:
+        # Bad input found deep inside a command: one line, exit status 2.
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)

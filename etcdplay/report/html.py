@@ -1,0 +1,219 @@
+"""The report of one run: header, checks, elections, figures, final status.
+
+``write_report(trace, path)`` is what ``etcdplay report`` and
+``simulate/live --report`` call; a ``.png`` path gives a static image instead
+of the HTML page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from etcdplay.report import figures, metrics
+from etcdplay.report.errors import ReportError
+from etcdplay.report.page import document, esc, figure_div, fmt, table
+from etcdplay.trace import Trace, TraceWriter
+
+HELP = {
+    "timeline": "One row per node: its role over time. The top row shows each fault from "
+    "injection until the restart or heal that undid it; ticks mark every fault event. "
+    "Hover for terms and times; drag to zoom, double-click to reset.",
+    "terms": "Each node's term. A step up is a new election round; a node that jumps "
+    "alone (without pre-vote) has been campaigning on its own.",
+    "progress": "Commit index (solid) and applied index (dotted). A flat line while others "
+    "climb is a node that lags or is cut off; a steep climb after a restart is it catching up.",
+    "data": "Top: key count per node. Bottom: whether each node's hash matches the most "
+    "common hash among running nodes at that moment. All rows green at the end means "
+    "the nodes converged.",
+    "client": "Latency of every write (thinned for long runs; failures are always shown), "
+    "and shaded windows when no leader could accept writes.",
+}
+
+
+def as_trace(trace: Trace | TraceWriter) -> Trace:
+    return Trace.from_writer(trace) if isinstance(trace, TraceWriter) else trace
+
+
+def header_html(trace: Trace, title: str) -> str:
+    end = [e for e in trace.events if e["kind"] == "end"]
+    failed = [c for c in metrics.checks(trace) if not c.get("ok")]
+    if failed:
+        badge = f'<span class="badge fail" id="verdict">{len(failed)} check(s) failed</span>'
+    elif metrics.checks(trace):
+        badge = '<span class="badge pass" id="verdict">all checks held</span>'
+    else:
+        badge = '<span class="badge" id="verdict">no checks recorded</span>'
+    scenario = trace.header.get("scenario") or {}
+    meta: list[tuple[str, Any]] = [
+        ("scenario", trace.scenario_name),
+        ("seed", trace.seed),
+        ("backend", trace.backend),
+        ("nodes", len(metrics.node_names(trace))),
+        ("duration", f"{metrics.end_time(trace):.3f} s"),
+        ("events", len(trace.events)),
+    ]
+    if trace.header.get("etcd_version"):
+        meta.append(("etcd", trace.header["etcd_version"]))
+    if trace.header.get("started_at"):
+        meta.append(("started", trace.header["started_at"]))
+    if not end:
+        meta.append(("note", "no end event: the run was cut short"))
+    spans = "".join(
+        f'<span data-field="{esc(k)}"><b>{esc(k)}</b> {esc(v)}</span>' for k, v in meta
+    )
+    description = scenario.get("description") or ""
+    return (
+        f"<header><h1>{esc(title)} {badge}</h1>"
+        f'<p class="meta">{spans}</p>'
+        + (f'<p class="help">{esc(description)}</p>' if description else "")
+        + f'<p class="help">source: {esc(trace.source)}</p></header>'
+    )
+
+
+def checks_html(trace: Trace) -> str:
+    results = metrics.checks(trace)
+    if not results:
+        return "<h2>Checks</h2><p class=\"help\">No check results in this trace.</p>"
+    rows = [
+        (
+            "held" if c.get("ok") else "FAILED",
+            c.get("name"),
+            c.get("at"),
+            ", ".join(c.get("nodes") or []),
+            c.get("detail"),
+        )
+        for c in results
+    ]
+    classes = ["" if c.get("ok") else "failed" for c in results]
+    return "<h2>Checks</h2>" + table(
+        ["result", "check", "at (s)", "nodes", "detail"], rows, table_id="checks",
+        numeric=[2], row_classes=classes,
+    )
+
+
+ELECTION_HEADERS = [
+    "#", "cause", "at (s)", "old leader", "outcome", "new leader", "term",
+    "downtime (s)", "campaign (s)", "rounds", "split votes", "pre-votes",
+]
+
+
+def election_rows(found: list[metrics.Election]) -> list[list[Any]]:
+    rows = []
+    for e in found:
+        old = f"{e.old_leader} (term {e.old_term})" if e.old_leader else "\u2013"
+        rows.append(
+            [
+                e.fault_index, e.cause, e.at, old, e.outcome, e.new_leader, e.new_term,
+                e.downtime, e.campaign, e.rounds, e.split_votes, e.pre_votes,
+            ]
+        )
+    return rows
+
+
+def elections_html(trace: Trace) -> str:
+    found = metrics.elections(trace)
+    classes = ["failed" if e.outcome == "unresolved" else "" for e in found]
+    return (
+        "<h2>Elections</h2>"
+        '<p class="help">The first election, then every disruptive fault: downtime is from the '
+        "fault to the first leader of a newer term; campaign from the first pre-vote or vote "
+        "request to that leader; rounds are the terms candidates stood in, and every round "
+        "but the winning one is a split (or lost) vote. <i>kept</i>: the leader survived the "
+        "fault; <i>unresolved</i>: no new leader before the next fault or the end.</p>"
+        + table(ELECTION_HEADERS, election_rows(found), table_id="elections",
+                numeric=[0, 2, 6, 7, 8, 9, 10, 11], row_classes=classes)
+    )
+
+
+def final_status_html(trace: Trace) -> str:
+    final = metrics.final_status(trace)
+    if not final:
+        return ""
+    converged = metrics.hashes_converged(trace)
+    rows: list[list[Any]] = []
+    for node in metrics.node_names(trace):
+        s = final.get(node, {})
+        rows.append(
+            [
+                node,
+                "yes" if s.get("running") else ("no" if s else "\u2013"),
+                s.get("role"), s.get("term"), s.get("leader"), s.get("commit"),
+                s.get("applied"), s.get("revision"), s.get("keys"), s.get("hash"),
+            ]
+        )
+    verdict = {True: "all running nodes' hashes match", False: "hashes differ",
+               None: "hashes unknown"}[converged]
+    return (
+        f'<h2>Final status <span class="badge {"pass" if converged else "fail"}" '
+        f'id="converged">{esc(verdict)}</span></h2>'
+        + table(
+            ["node", "running", "role", "term", "leader", "commit", "applied", "revision",
+             "keys", "hash"],
+            rows, table_id="final-status", numeric=[3, 5, 6, 7, 8],
+        )
+    )
+
+
+def summary_html(trace: Trace) -> str:
+    h = metrics.headline(trace)
+    rows: list[list[Any]] = [
+        ["time to first leader (s)", h.time_to_first_leader],
+        ["leader changes", h.leader_changes],
+        ["highest term", h.max_term],
+        ["time without a writable leader (s)", h.unavailable],
+        ["writes (failed)", f"{h.writes} ({h.failed_writes})"],
+        ["write latency p50 / p99 (ms)",
+         f"{fmt(_ms(h.write_latency_p50), 1)} / {fmt(_ms(h.write_latency_p99), 1)}"],
+    ]
+    return "<h2>Summary</h2>" + table(["measure", "value"], rows, table_id="summary", numeric=[1])
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value * 1000.0
+
+
+def render_report(trace: Trace | TraceWriter, *, max_points: int | None = None) -> str:
+    """The whole report page as a string."""
+    trace = as_trace(trace)
+    if not trace.events:
+        raise ReportError(f"{trace.source}: the trace has a header but no events: nothing to draw")
+    title = f"{trace.scenario_name} ({trace.backend}, seed {trace.seed})"
+    kwargs = {"max_points": max_points} if max_points else {}
+    figs = figures.panels(trace, **kwargs)
+    body = [header_html(trace, title), summary_html(trace), checks_html(trace),
+            elections_html(trace)]
+    titles = {"timeline": "Timeline", "terms": "Terms", "progress": "Commit progress",
+              "data": "Data: keys and hashes", "client": "Client view"}
+    for key, fig in figs.items():
+        body.append(f'<h2 id="h-{key}">{esc(titles[key])}</h2>')
+        body.append(f'<p class="help">{esc(HELP[key])}</p>')
+        body.append(figure_div(fig, f"fig-{key}"))
+    body.append(final_status_html(trace))
+    return document(f"etcdplay report: {title}", body)
+
+
+def write_report(trace: Trace | TraceWriter, path: str | Path) -> Path:
+    """Write the report of ``trace`` to ``path``: HTML, or a PNG image for ``.png``."""
+    trace = as_trace(trace)
+    out = Path(path)
+    if out.suffix.lower() == ".png":
+        from etcdplay.report.png import write_png
+
+        write_png(list(figures.panels(trace).values()), out, title=_title(trace))
+        return out
+    text = render_report(trace)
+    _write_text(out, text)
+    return out
+
+
+def _title(trace: Trace) -> str:
+    return f"{trace.scenario_name} ({trace.backend}, seed {trace.seed})"
+
+
+def _write_text(out: Path, text: str) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot write the report ({exc.strerror or exc})") from None

@@ -1,0 +1,417 @@
+"""SimBackend: the Backend protocol on a simulated cluster in virtual time.
+
+Everything random is drawn from generators seeded from the run's seed, one
+per purpose (network, client, and each node's timers and disk), so the same
+scenario and seed give the same trace; nothing reads the wall clock except
+real-time mode, which only decides *when* virtual time advances, never what
+happens in it.
+
+Real-time mode (``realtime_speed``): virtual time is paced to the wall clock
+at that speed, for the web and terminal views. ``run_forever_in_thread``
+advances it in a background thread; every public method takes one lock, so a
+UI may call operations at any moment while events stream to trace
+subscribers.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from etcdplay.backend import BackendError, NodeStatus, OpResult
+from etcdplay.checks import CheckResult
+from etcdplay.distributions import Distribution
+from etcdplay.scenario import Scenario
+from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
+from etcdplay.sim.clock import HeapScheduler
+from etcdplay.sim.network import Network
+from etcdplay.sim.node import SimNode
+from etcdplay.sim.raft import RaftEvent
+from etcdplay.sim.safety import SafetyMonitor
+from etcdplay.sim.timers import PeriodicTimer, timer_model
+from etcdplay.trace import TraceWriter
+
+#: etcd's request timeout is 5 s plus twice the election timeout.
+REQUEST_TIMEOUT_BASE = 5.0
+
+#: The monitor's check names, as the trace spells them.
+_CHECK_NAMES = {
+    "election_safety": "election-safety",
+    "leader_append_only": "leader-append-only",
+    "log_matching": "log-matching",
+    "leader_completeness": "leader-completeness",
+    "state_machine_safety": "state-machine-safety",
+}
+
+
+def derive_rng(seed: int, purpose: str) -> random.Random:
+    """A generator for one purpose; string seeds hash the same everywhere."""
+    return random.Random(f"etcdplay:{seed}:{purpose}")
+
+
+class SimBackend:
+    name = "sim"
+
+    def __init__(self, realtime_speed: float | None = None, *, check_safety: bool = True) -> None:
+        if realtime_speed is not None and realtime_speed <= 0:
+            raise ValueError("realtime_speed must be > 0")
+        self.realtime_speed = realtime_speed
+        self._check_safety = check_safety
+        self._lock = threading.RLock()
+        self._sched: HeapScheduler | None = None
+        self._trace: TraceWriter | None = None
+        self._nodes: dict[str, SimNode] = {}
+        self._loads: list[LoadGenerator] = []
+        self.safety: SafetyMonitor | None = None
+        # real-time pacing: virtual time v0 corresponds to wall time w0
+        self._anchor = (0.0, 0.0)
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
+
+    # --- building -------------------------------------------------------------------
+
+    def start(self, scenario: Scenario, trace: TraceWriter, seed: int) -> None:
+        with self._lock:
+            if self._sched is not None:
+                raise BackendError("this SimBackend was already started")
+            cluster, net = scenario.cluster, scenario.network
+            sched = HeapScheduler()
+            self._sched, self._trace = sched, trace
+            names = cluster.names
+            self.network = Network(
+                sched,
+                names,
+                Distribution.parse(net.latency_ms),
+                derive_rng(seed, "network"),
+                loss=net.loss,
+            )
+            model = timer_model(cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms)
+            self.safety = SafetyMonitor() if self._check_safety else None
+            disk = Distribution.parse(cluster.disk_ms)
+            for name in names:
+                self._nodes[name] = SimNode(
+                    name,
+                    names,
+                    scheduler=sched,
+                    network=self.network,
+                    timers=model,
+                    disk=disk,
+                    rng=derive_rng(seed, f"disk:{name}"),
+                    timer_rng=derive_rng(seed, f"timers:{name}"),
+                    pre_vote=cluster.pre_vote,
+                    check_quorum=cluster.check_quorum,
+                    on_output=self.safety.observe_output if self.safety else None,
+                    on_event=self._raft_event,
+                )
+            election = cluster.election_range_ms[0] / 1000.0
+            self.clients = ClientService(
+                sched,
+                self._nodes,
+                self.network,
+                derive_rng(seed, "client"),
+                request_timeout=REQUEST_TIMEOUT_BASE + 2 * election,
+            )
+            for node in self._nodes.values():
+                node.start()
+            self._status_timer = PeriodicTimer(sched, scenario.status_interval, self._emit_status)
+            self._status_timer.start(first_after=0.0)
+            self._anchor = (0.0, time.monotonic())
+
+    def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
+        assert self._trace is not None
+        self._trace.emit(now, event.kind, node, **event.fields)
+
+    def _emit_status(self) -> None:
+        assert self._trace is not None
+        now = self._require_clock().now()
+        for status in self._status():
+            self._trace.emit(now, "status", status.name, **status.as_fields())
+
+    # --- time -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        with self._lock:
+            return self._require_clock().now()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.realtime_speed is None:
+            with self._lock:
+                clock = self._require_clock()
+                clock.run(until=clock.now() + seconds)
+        elif self._thread is not None:
+            time.sleep(seconds / self.realtime_speed)
+        else:
+            self.pump(time.monotonic() + seconds / self.realtime_speed)
+
+    def _require_clock(self) -> HeapScheduler:
+        if self._sched is None:
+            raise BackendError("the simulation is not started (call start first)")
+        return self._sched
+
+    # --- real time --------------------------------------------------------------------
+
+    def _paced_target(self) -> float:
+        v0, w0 = self._anchor
+        assert self.realtime_speed is not None
+        return v0 + (time.monotonic() - w0) * self.realtime_speed
+
+    def _advance_paced(self) -> None:
+        with self._lock:
+            clock = self._require_clock()
+            target = self._paced_target()
+            if target > clock.now():
+                clock.run(until=target)
+            # Not strict: if computing fell far behind the wall clock (a slow
+            # machine, a debugger), continue from here instead of racing.
+            lag = (target - clock.now()) / (self.realtime_speed or 1.0)
+            if lag > 0.5:
+                self._anchor = (clock.now(), time.monotonic())
+
+    def pump(self, until_wall: float, done: Callable[[], bool] | None = None) -> None:
+        """Real-time mode: advance virtual time with the wall clock until
+        ``time.monotonic()`` reaches ``until_wall`` (or ``done()`` holds)."""
+        if self.realtime_speed is None:
+            raise BackendError("pump() is for real-time mode (SimBackend(realtime_speed=...))")
+        while True:
+            self._advance_paced()
+            if done is not None and done():
+                return
+            remaining = until_wall - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(0.005, remaining))
+
+    def run_forever_in_thread(self) -> threading.Thread:
+        """Real-time mode: keep virtual time moving in a daemon thread until close()."""
+        if self.realtime_speed is None:
+            raise BackendError("run_forever_in_thread() needs real-time mode")
+        if self._thread is None:
+            self._halt.clear()
+            with self._lock:
+                self._anchor = (self._require_clock().now(), time.monotonic())
+            self._thread = threading.Thread(target=self._loop, name="sim-realtime", daemon=True)
+            self._thread.start()
+        return self._thread
+
+    def _loop(self) -> None:
+        while not self._halt.is_set():
+            self._advance_paced()
+            self._halt.wait(0.005)
+
+    # --- views ------------------------------------------------------------------------
+
+    def nodes(self) -> list[str]:
+        return list(self._nodes)
+
+    def status(self) -> list[NodeStatus]:
+        with self._lock:
+            return self._status()
+
+    def _status(self) -> list[NodeStatus]:
+        rows = []
+        for name, node in self._nodes.items():
+            raft, kv = node.raft, node.kv
+            if raft is None or kv is None or not node.running:
+                rows.append(NodeStatus(name, running=False))
+                continue
+            rows.append(
+                NodeStatus(
+                    name,
+                    running=True,
+                    role=raft.role.value,
+                    term=raft.term,
+                    leader=raft.leader,
+                    commit=raft.commit_index,
+                    applied=kv.applied_index,
+                    revision=kv.revision,
+                    keys=kv.key_count,
+                    hash=f"{node.digest:016x}",
+                )
+            )
+        return rows
+
+    def safety_results(self) -> list[CheckResult]:
+        """The five Raft safety properties, as the runner's check results."""
+        with self._lock:
+            if self.safety is None:
+                return []
+            results = []
+            for check, ok, detail in self.safety.results():
+                first = next((v for v in self.safety.violations if v.check == check), None)
+                results.append(
+                    CheckResult(
+                        _CHECK_NAMES.get(check, check),
+                        ok,
+                        detail,
+                        nodes=first.nodes if first else (),
+                        at=first.time if first else None,
+                    )
+                )
+            return results
+
+    # --- faults -------------------------------------------------------------------------
+
+    def _members(self, nodes: Sequence[str]) -> list[SimNode]:
+        unknown = [n for n in nodes if n not in self._nodes]
+        if unknown:
+            raise BackendError(
+                f"no such member(s): {', '.join(unknown)} (have {', '.join(self._nodes)})"
+            )
+        return [self._nodes[n] for n in nodes]
+
+    def _down_event(self, node: SimNode) -> None:
+        assert self._trace is not None
+        term = node.raft.term if node.raft is not None else None
+        self._trace.emit(self._require_clock().now(), "role", node.name, role="down", term=term)
+
+    def crash(self, nodes: Sequence[str]) -> None:
+        with self._lock:
+            for node in self._members(nodes):
+                if node.running:
+                    self._down_event(node)
+                    node.crash()
+
+    def stop(self, nodes: Sequence[str]) -> None:
+        with self._lock:
+            for node in self._members(nodes):
+                if node.running and not node.stopping:
+                    # 'down' is recorded when it stops taking input; the last
+                    # writes still land a moment later.
+                    self._down_event(node)
+                    node.stop()
+
+    def restart(self, nodes: Sequence[str]) -> None:
+        with self._lock:
+            for node in self._members(nodes):
+                if node.stopping:
+                    node.crash()  # restart right away: the writes were not done
+                if not node.running:
+                    node.start()
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> None:
+        with self._lock:
+            for group in groups:
+                self._members(group)
+            self.network.partition(groups)
+
+    def heal(self) -> None:
+        with self._lock:
+            self.network.heal()
+
+    def delay(self, nodes: Sequence[str], latency: Distribution) -> None:
+        with self._lock:
+            self._members(nodes)
+            self.network.delay(nodes, latency)
+
+    # --- client operations -----------------------------------------------------------
+
+    def _client_event(self, result: ClientResult) -> None:
+        assert self._trace is not None
+        fields: dict[str, Any] = {
+            "op": result.op,
+            "key": result.key,
+            "ok": result.ok,
+            "latency": round(result.latency, 6),
+            "source": result.source,
+        }
+        if result.error is not None:
+            fields["error"] = result.error
+        self._trace.emit(self._require_clock().now(), "client", result.node, **fields)
+
+    def _run_op(self, op: str, key: str, value: str = "", *, prefix: bool = False) -> ClientResult:
+        box: list[ClientResult] = []
+        with self._lock:
+            clock = self._require_clock()
+
+            def done(result: ClientResult) -> None:
+                box.append(result)
+                if not prefix:
+                    self._client_event(result)
+
+            self.clients.submit(op, key, value, done=done, prefix=prefix)
+            if self.realtime_speed is None:
+                # The request timeout guarantees an answer.
+                clock.run(until=float("inf"), stop=lambda: bool(box))
+                return box[0]
+        if self._thread is not None:
+            while not box:
+                time.sleep(0.002)
+        else:
+            self.pump(float("inf"), done=lambda: bool(box))
+        return box[0]
+
+    @staticmethod
+    def _op_result(result: ClientResult) -> OpResult:
+        value = result.value if isinstance(result.value, str) or result.value is None else None
+        return OpResult(result.ok, result.latency, value, result.error, result.node)
+
+    def put(self, key: str, value: str) -> OpResult:
+        return self._op_result(self._run_op("put", key, value))
+
+    def get(self, key: str) -> OpResult:
+        return self._op_result(self._run_op("get", key))
+
+    def delete(self, key: str) -> OpResult:
+        return self._op_result(self._run_op("delete", key))
+
+    def read_all(self, prefix: str) -> dict[str, str] | None:
+        result = self._run_op("get", prefix, prefix=True)
+        if not result.ok or not isinstance(result.value, dict):
+            return None
+        return dict(result.value)
+
+    def start_load(self, rate: float, duration: float, prefix: str) -> None:
+        with self._lock:
+            assert self._trace is not None
+            load = LoadGenerator(
+                self.clients,
+                self._require_clock(),
+                rate,
+                duration,
+                prefix,
+                on_result=self._client_event,
+                on_end=self._load_ended,
+            )
+            self._loads.append(load)
+            self._trace.emit(
+                self._require_clock().now(),
+                "load",
+                phase="start",
+                rate=rate,
+                duration=duration,
+                prefix=prefix,
+            )
+            load.start()
+
+    def _load_ended(self, load: LoadGenerator) -> None:
+        assert self._trace is not None
+        self._trace.emit(
+            self._require_clock().now(),
+            "load",
+            phase="end",
+            rate=load.rate,
+            duration=load.duration,
+            prefix=load.prefix,
+            sent=load.sent,
+            acked=load.acked,
+            failed=load.failed,
+        )
+
+    def load_running(self) -> bool:
+        with self._lock:
+            return any(load.running for load in self._loads)
+
+    def close(self) -> None:
+        self._halt.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+        with self._lock:
+            for node in self._nodes.values():
+                if node.timers is not None:
+                    node.timers.stop()

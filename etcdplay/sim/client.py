@@ -1,0 +1,353 @@
+"""Clients: put/get/delete against the simulated cluster, and a load generator.
+
+A request goes from the client to its *endpoint*, one running member (kept
+until it goes down, then another is picked, like a client whose connection
+broke failing over to the next endpoint). Client↔member hops take one
+network latency draw each way.
+
+Writes: the endpoint proposes if it leads, or forwards the proposal to the
+leader it knows over the peer network (etcd forwards MsgProp the same way).
+The write is acknowledged when the *endpoint* applies the entry carrying the
+request id, as etcd's server wakes the waiting request on apply. A member
+that knows no leader drops the proposal, and the request fails with a
+timeout, as etcd's does: the timeout is etcd's request timeout,
+5 s + 2 x election timeout.
+
+Reads are linearizable, served by the leader: it records its commit index
+(the read index), waits one round trip, and answers once it has applied up to
+that index and still leads the same term with a quorum that can hear it.
+That last test looks at the cluster from outside instead of exchanging real
+heartbeats (the Raft core has no ReadIndex messages); its outcome is what
+ReadIndex's heartbeat round would decide.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from etcdplay.sim.clock import Scheduler
+from etcdplay.sim.network import Network
+from etcdplay.sim.node import SimNode
+from etcdplay.sim.raft import Command, Entry, NotLeader, Role
+
+MAX_FORWARD_HOPS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedProposal:
+    """A follower passing a client write to its leader (etcd: MsgProp)."""
+
+    src: str
+    dst: str
+    command: Command
+    hops: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    src: str  # the endpoint that must get the answer
+    dst: str
+    request_id: int
+    key: str
+    prefix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadReply:
+    src: str
+    dst: str
+    request_id: int
+    ok: bool
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    op: str
+    key: str
+    ok: bool
+    latency: float
+    value: Any = None
+    error: str | None = None
+    node: str | None = None
+    source: str = "step"
+
+
+Done = Callable[[ClientResult], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    op: str
+    key: str
+    value: str
+    started: float
+    source: str
+    done: Done
+    endpoint: str | None = None
+    finished: bool = False
+    prefix: bool = False
+
+
+@dataclass(slots=True)
+class _Read:
+    request_id: int
+    endpoint: str
+    key: str
+    prefix: bool
+    term: int
+    read_index: int
+
+
+class ClientService:
+    """Every client request of a run, and the member-side handling of them."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        nodes: Mapping[str, SimNode],
+        network: Network,
+        rng: random.Random,
+        *,
+        request_timeout: float,
+    ) -> None:
+        self._sched = scheduler
+        self._nodes = nodes
+        self._net = network
+        self._rng = rng
+        self.request_timeout = request_timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._reads: dict[str, list[_Read]] = {}  # leader -> reads waiting to be served
+        self.endpoint: str | None = None
+        for node in nodes.values():
+            node.on_apply = self._applied
+            node.on_other = self._member_receive
+
+    # --- the client side --------------------------------------------------------
+
+    def submit(
+        self,
+        op: str,
+        key: str,
+        value: str = "",
+        *,
+        done: Done,
+        source: str = "step",
+        prefix: bool = False,
+    ) -> int:
+        """Start one operation (put, delete, get, or get with ``prefix``);
+        ``done`` is called exactly once, on success or failure."""
+        rid = next(self._ids)
+        pending = _Pending(op, key, value, self._sched.now(), source, done, prefix=prefix)
+        self._pending[rid] = pending
+        self._sched.call_later(self.request_timeout, self._time_out, rid)
+        endpoint = self._pick_endpoint()
+        if endpoint is None:
+            return rid  # nothing to talk to: it will time out, as a dial would
+        pending.endpoint = endpoint
+        self._sched.call_later(self._net.sample_latency(), self._arrive, rid, endpoint)
+        return rid
+
+    def _pick_endpoint(self) -> str | None:
+        current = self.endpoint
+        if current is not None and self._nodes[current].running:
+            return current
+        running = sorted(n for n, node in self._nodes.items() if node.running and not node.stopping)
+        self.endpoint = self._rng.choice(running) if running else None
+        return self.endpoint
+
+    def _finish(self, rid: int, ok: bool, value: Any = None, error: str | None = None) -> None:
+        pending = self._pending.pop(rid, None)
+        if pending is None or pending.finished:
+            return
+        pending.finished = True
+        latency = self._sched.now() - pending.started
+        pending.done(
+            ClientResult(
+                pending.op, pending.key, ok, latency, value, error, pending.endpoint, pending.source
+            )
+        )
+
+    def _time_out(self, rid: int) -> None:
+        self._finish(rid, False, error="request timed out")
+
+    def _reply(self, rid: int, ok: bool, value: Any = None, error: str | None = None) -> None:
+        """The endpoint answers; the answer travels back to the client."""
+        self._sched.call_later(self._net.sample_latency(), self._finish, rid, ok, value, error)
+
+    # --- the endpoint --------------------------------------------------------------
+
+    def _arrive(self, rid: int, endpoint: str) -> None:
+        pending = self._pending.get(rid)
+        node = self._nodes[endpoint]
+        if pending is None:
+            return
+        if node.raft is None or node.stopping:
+            return  # the member died with the request in flight: timeout
+        if pending.op == "get":
+            leader = node.raft.leader
+            if leader is None:
+                return  # no leader: times out
+            request = ReadRequest(endpoint, leader, rid, pending.key, pending.prefix)
+            if leader == endpoint:
+                self._serve_read(node, request)
+            else:
+                self._net.send(endpoint, leader, request)
+            return
+        command = Command(pending.op, pending.key, pending.value, rid)
+        self._propose(node, command, hops=0)
+
+    def _propose(self, node: SimNode, command: Command, hops: int) -> None:
+        try:
+            node.propose(command)
+        except NotLeader as exc:
+            leader = exc.leader_hint
+            if leader is None or leader == node.name or hops >= MAX_FORWARD_HOPS:
+                return  # dropped, as etcd's raft drops proposals with no leader
+            self._net.send(
+                node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1)
+            )
+
+    def _member_receive(self, node: SimNode, message: Any) -> None:
+        if isinstance(message, ForwardedProposal):
+            self._propose(node, message.command, message.hops)
+        elif isinstance(message, ReadRequest):
+            self._serve_read(node, message)
+        elif isinstance(message, ReadReply):
+            self._reply(message.request_id, message.ok, message.value)
+
+    def _applied(self, node: SimNode, entry: Entry) -> None:
+        command = entry.command
+        if command is not None:
+            pending = self._pending.get(command.request_id)
+            if pending is not None and pending.endpoint == node.name:
+                self._reply(command.request_id, True)
+        reads = self._reads.get(node.name)
+        if reads:
+            self._try_reads(node)
+
+    # --- linearizable reads at the leader -----------------------------------------
+
+    def _serve_read(self, node: SimNode, request: ReadRequest) -> None:
+        raft = node.raft
+        if raft is None or raft.role is not Role.LEADER:
+            return  # not (or no longer) the leader: the read times out
+        read = _Read(
+            request.request_id,
+            request.src,
+            request.key,
+            request.prefix,
+            raft.term,
+            raft.commit_index,
+        )
+        # ReadIndex costs one heartbeat round trip before the read can go.
+        rtt = self._net.sample_latency() + self._net.sample_latency()
+        self._sched.call_later(rtt, self._queue_read, node.name, read)
+
+    def _queue_read(self, leader: str, read: _Read) -> None:
+        self._reads.setdefault(leader, []).append(read)
+        self._try_reads(self._nodes[leader])
+
+    def _try_reads(self, node: SimNode) -> None:
+        reads = self._reads.get(node.name, [])
+        raft, kv = node.raft, node.kv
+        waiting: list[_Read] = []
+        for read in reads:
+            if raft is None or kv is None or raft.term != read.term or not self._leads(node):
+                continue  # deposed: the read is abandoned and times out
+            if kv.applied_index < read.read_index:
+                waiting.append(read)
+                continue
+            if read.prefix:
+                value: Any = {k: v for k, v in kv.items() if k.startswith(read.key)}
+            else:
+                value = kv.get(read.key)
+            self._send_read_reply(node.name, read, value)
+        if waiting:
+            self._reads[node.name] = waiting
+        else:
+            self._reads.pop(node.name, None)
+
+    def _send_read_reply(self, leader: str, read: _Read, value: Any) -> None:
+        if read.endpoint == leader:
+            self._reply(read.request_id, True, value)
+        else:
+            self._net.send(
+                leader,
+                read.endpoint,
+                ReadReply(leader, read.endpoint, read.request_id, True, value),
+            )
+
+    def _leads(self, node: SimNode) -> bool:
+        """Would a heartbeat round at this moment confirm ``node`` as leader?"""
+        raft = node.raft
+        if raft is None or raft.role is not Role.LEADER:
+            return False
+        acks = 1
+        for peer in node.peers:
+            other = self._nodes[peer]
+            if (
+                other.raft is not None
+                and self._net.connected(node.name, peer)
+                and other.raft.term <= raft.term
+            ):
+                acks += 1
+        return acks >= (len(node.peers) + 1) // 2 + 1
+
+    def outstanding(self) -> int:
+        return len(self._pending)
+
+
+@dataclass(slots=True)
+class LoadGenerator:
+    """Writes ``prefix + sequence`` at ``rate`` per second (fixed spacing, the
+    way a load tool that sleeps 1/rate between requests behaves) for
+    ``duration`` seconds. Finished when the last write has an answer."""
+
+    clients: ClientService
+    scheduler: Scheduler
+    rate: float
+    duration: float
+    prefix: str
+    on_result: Done
+    on_end: Callable[[LoadGenerator], None]
+    sent: int = 0
+    acked: int = 0
+    failed: int = 0
+    sending: bool = True
+    running: bool = True
+    _end_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self._end_at = self.scheduler.now() + self.duration
+        self._next()
+
+    def _next(self) -> None:
+        if not self.sending:
+            return
+        if self.scheduler.now() >= self._end_at - 1e-12:
+            self.sending = False
+            self._maybe_end()
+            return
+        key = f"{self.prefix}{self.sent}"
+        self.sent += 1
+        self.clients.submit("put", key, f"v{self.sent - 1}", done=self._done, source="load")
+        self.scheduler.call_later(1.0 / self.rate, self._next)
+
+    def _done(self, result: ClientResult) -> None:
+        if result.ok:
+            self.acked += 1
+        else:
+            self.failed += 1
+        self.on_result(result)
+        self._maybe_end()
+
+    def _maybe_end(self) -> None:
+        if self.running and not self.sending and self.acked + self.failed == self.sent:
+            self.running = False
+            self.on_end(self)

@@ -1,0 +1,196 @@
+"""The peer network: links with latency, loss, extra delay and partitions.
+
+Members are the vertices of a networkx graph; an edge means two members can
+talk. A partition removes the edges that cross between groups (a cut), and
+``heal`` puts every edge back. Each directed link carries its own extra delay
+(delay faults) and the time its last message arrives.
+
+Links are FIFO, like the TCP streams etcd's rafthttp uses between members: a
+message is never delivered before one sent earlier on the same directed link.
+Raft would tolerate reordering, but etcd never shows it, so neither do we.
+
+Delivery is a scheduled callback, not a process per message (see clock.py).
+A message is lost when the link is cut at send time *or* at arrival time (a
+partition drops what is in flight, as a broken TCP connection does), when the
+receiver restarted meanwhile (the old connection died with it), or with
+probability ``loss``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import networkx as nx
+
+from etcdplay.distributions import Distribution
+from etcdplay.sim.clock import Scheduler
+
+Receiver = Callable[[Any], None]
+
+
+@dataclass(slots=True)
+class NetworkStats:
+    sent: int = 0
+    delivered: int = 0
+    dropped_partition: int = 0
+    dropped_loss: int = 0
+    dropped_down: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_partition + self.dropped_loss + self.dropped_down
+
+
+def sampler(dist: Distribution, rng: random.Random) -> Callable[[], float]:
+    """A zero-argument function drawing from ``dist`` in seconds, with the
+    same draws as ``dist.sample(rng)`` but without its per-call dispatch: the
+    network and the disk sample once per message or write."""
+    if dist.kind == "fixed":
+        seconds = dist.sample(rng)
+        return lambda: seconds
+    if dist.kind == "uniform":
+        lo, hi = dist.params[0], dist.params[1]
+        uniform = rng.uniform
+        return lambda: uniform(lo, hi) / 1000.0
+    return lambda: dist.sample(rng)
+
+
+class _Link:
+    """One direction of one peer connection."""
+
+    __slots__ = ("extra", "last_arrival")
+
+    def __init__(self) -> None:
+        self.extra: Distribution | None = None
+        self.last_arrival = 0.0
+
+
+class Network:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        names: Sequence[str],
+        latency: Distribution,
+        rng: random.Random,
+        *,
+        loss: float = 0.0,
+    ) -> None:
+        self._scheduler = scheduler
+        self.names = list(names)
+        self.latency = latency
+        self.loss = loss
+        self._rng = rng
+        self.graph: nx.Graph = nx.complete_graph(self.names)
+        # The hot path asks "can src reach dst?" twice per message; a plain
+        # dict of sets mirrors the graph's edges ~3x faster than its views.
+        self._reach: dict[str, set[str]] = {}
+        self._sync_reach()
+        self._links = {(a, b): _Link() for a in self.names for b in self.names if a != b}
+        self._receivers: dict[str, Receiver] = {}
+        self._incarnation = dict.fromkeys(self.names, 0)
+        self.stats = NetworkStats()
+        # An experiment's own message filter (e.g. keep some followers stale):
+        # returns True to lose the message. Counted as loss.
+        self.drop: Callable[[str, str, Any], bool] | None = None
+        self._sample = sampler(latency, rng)
+
+    # --- wiring ---------------------------------------------------------------
+
+    def attach(self, name: str, receiver: Receiver) -> None:
+        """Deliver messages for ``name`` to ``receiver`` from now on. Called on
+        every (re)start: messages sent to an earlier incarnation are dropped."""
+        self._incarnation[name] += 1
+        self._receivers[name] = receiver
+
+    def detach(self, name: str) -> None:
+        """``name`` went down: nothing more reaches it."""
+        self._incarnation[name] += 1
+        self._receivers.pop(name, None)
+
+    # --- traffic --------------------------------------------------------------
+
+    def send(self, src: str, dst: str, message: Any) -> None:
+        stats = self.stats
+        stats.sent += 1
+        if dst not in self._reach[src]:
+            stats.dropped_partition += 1
+            return
+        rng = self._rng
+        if (self.loss and rng.random() < self.loss) or (
+            self.drop is not None and self.drop(src, dst, message)
+        ):
+            stats.dropped_loss += 1
+            return
+        link = self._links[src, dst]
+        delay = self._sample()
+        if link.extra is not None:
+            delay += link.extra.sample(rng)
+        now = self._scheduler.now()
+        arrival = now + delay
+        if arrival < link.last_arrival:
+            arrival = link.last_arrival  # FIFO: wait behind the previous message
+        link.last_arrival = arrival
+        self._scheduler.call_at(arrival, self._arrive, src, dst, self._incarnation[dst], message)
+
+    def _arrive(self, src: str, dst: str, incarnation: int, message: Any) -> None:
+        stats = self.stats
+        if dst not in self._reach[src]:
+            stats.dropped_partition += 1
+            return
+        if self._incarnation[dst] != incarnation or dst not in self._receivers:
+            stats.dropped_down += 1
+            return
+        stats.delivered += 1
+        self._receivers[dst](message)
+
+    def sample_latency(self) -> float:
+        """One one-way latency draw, for traffic outside the peer links (clients)."""
+        return self._sample()
+
+    # --- faults ---------------------------------------------------------------
+
+    def partition(self, groups: Iterable[Iterable[str]]) -> list[list[str]]:
+        """Cut every link between different groups; members named in no group
+        form one more group. Replaces any earlier partition. Returns the groups."""
+        resolved = [sorted(set(g)) for g in groups]
+        named = {n for g in resolved for n in g}
+        unknown = named - set(self.names)
+        if unknown:
+            raise ValueError(f"unknown members in partition: {sorted(unknown)}")
+        rest = [n for n in self.names if n not in named]
+        if rest:
+            resolved.append(rest)
+        resolved = [g for g in resolved if g]
+        self._reconnect()
+        for g1, g2 in combinations(resolved, 2):
+            self.graph.remove_edges_from((a, b) for a in g1 for b in g2)
+        self._sync_reach()
+        return resolved
+
+    def delay(self, nodes: Iterable[str], extra: Distribution) -> None:
+        """Add ``extra`` to both directions of every link touching ``nodes``
+        (replacing an earlier delay on those links)."""
+        chosen = set(nodes)
+        for (a, b), link in self._links.items():
+            if a in chosen or b in chosen:
+                link.extra = extra
+
+    def heal(self) -> None:
+        """Remove every partition and every added delay."""
+        self._reconnect()
+        for link in self._links.values():
+            link.extra = None
+
+    def _reconnect(self) -> None:
+        self.graph.add_edges_from(combinations(self.names, 2))
+        self._sync_reach()
+
+    def _sync_reach(self) -> None:
+        self._reach = {n: set(self.graph.adj[n]) for n in self.names}
+
+    def connected(self, a: str, b: str) -> bool:
+        return a == b or b in self._reach[a]

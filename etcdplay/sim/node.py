@@ -1,0 +1,339 @@
+"""A simulated member: the sans-I/O RaftNode plus the time, disk and failures
+around it.
+
+What happens to each ``Output`` the core returns:
+
+1. at once: its events go to the trace and the safety monitor, and the
+   timers hear about resets and role changes (timers are volatile state of
+   the core, not of the disk);
+2. if it must be persisted, it waits for a disk write (``disk`` latency;
+   writes are sequential and group-committed: everything that queued while
+   one write was in flight goes into the next one, as etcd's raft loop
+   persists one ``Ready`` batch per fsync). Outputs that need no write still
+   wait behind earlier ones, so effects are never reordered;
+3. when written: the persisted ``Storage`` copy is updated, then messages
+   are sent and committed entries applied to the KV store.
+
+Crash: the RaftNode, KV store, timers and any write in flight are lost; the
+persisted ``Storage`` (hard state + log) survives. Restart builds a new
+RaftNode from it and a *new* KV store, re-applying the persisted log up to the
+persisted commit index. etcd keeps its KV state in bbolt and replays the WAL
+from the store's consistent index instead; the contents it ends with are the
+same, so we take the simpler road.
+
+Stop (graceful): inputs and timers stop at once, pending disk writes finish
+(and their messages go out), then the member is down like after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from etcdplay.distributions import Distribution
+from etcdplay.sim.clock import Scheduler
+from etcdplay.sim.kv import KVStore
+from etcdplay.sim.network import Network, sampler
+from etcdplay.sim.raft import (
+    AppendRequest,
+    AppendResponse,
+    Command,
+    Entry,
+    HardState,
+    Output,
+    RaftEvent,
+    RaftNode,
+    Role,
+    Storage,
+    VoteRequest,
+    VoteResponse,
+)
+from etcdplay.sim.timers import NodeTimers, TimerHooks, TimerModel
+
+_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse})
+
+#: (node, RaftNode, Output, now): the safety monitor's ``observe_output``.
+OutputObserver = Callable[[str, RaftNode, Output, float], None]
+#: (node, event, now): role / vote / leader / commit events for the trace.
+EventObserver = Callable[[str, RaftEvent, float], None]
+#: (node, entry): an entry was applied to this node's KV store.
+ApplyObserver = Callable[["SimNode", Entry], None]
+#: (node, message): a non-Raft message (client traffic) reached this node.
+OtherReceiver = Callable[["SimNode", Any], None]
+#: (node, message): every Raft message delivered, before the core sees it.
+ReceiveHook = Callable[[str, Any], None]
+
+
+class SimNode:
+    def __init__(
+        self,
+        name: str,
+        peers: Sequence[str],
+        *,
+        scheduler: Scheduler,
+        network: Network,
+        timers: TimerModel,
+        disk: Distribution,
+        rng: random.Random,
+        timer_rng: random.Random | None = None,
+        pre_vote: bool,
+        check_quorum: bool,
+        keep_kv: bool = True,
+        on_output: OutputObserver | None = None,
+        on_event: EventObserver | None = None,
+        on_apply: ApplyObserver | None = None,
+        on_other: OtherReceiver | None = None,
+        on_receive: ReceiveHook | None = None,
+    ) -> None:
+        self.name = name
+        self.peers = [p for p in peers if p != name]
+        self._sched = scheduler
+        self._net = network
+        self._timer_model = timers
+        self._disk = disk
+        self._disk_sample = sampler(disk, rng)
+        self._rng = rng  # disk latency draws
+        self._timer_rng = timer_rng if timer_rng is not None else rng
+        self._pre_vote = pre_vote
+        self._check_quorum = check_quorum
+        self._keep_kv = keep_kv
+        self.on_output = on_output
+        self.on_event = on_event
+        self.on_apply = on_apply
+        self.on_other = on_other
+        self.on_receive = on_receive
+
+        self.storage = Storage(HardState(0, None, 0), [])  # what is on disk
+        self.raft: RaftNode | None = None
+        self.kv: KVStore | None = None
+        self.timers: NodeTimers | None = None
+        self.running = False
+        self.stopping = False
+        self._incarnation = 0  # bumped on crash: stale disk completions do nothing
+        self._queue: deque[Output] = deque()  # outputs waiting for the disk
+        self._writing = False
+        self._is_leader = False
+        self._after_stop: Callable[[], None] | None = None
+        self.disk_writes = 0
+        # An order-independent digest of the KV contents (XOR of one hash per
+        # item), kept up to date on every apply. KVStore.hash rehashes the
+        # whole store, which is O(keys) per status event and dominated long
+        # runs; equal contents still give equal digests on every machine.
+        self.digest = 0
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Boot, or restart from what is on disk."""
+        if self.running:
+            return
+        now = self._sched.now()
+        self._incarnation += 1
+        self.running = True
+        self.stopping = False
+        self._is_leader = False
+        self._queue.clear()
+        self._writing = False
+        fresh = not self.storage.log and self.storage.hard_state.term == 0
+        self.raft = RaftNode(
+            self.name,
+            self.peers,
+            pre_vote=self._pre_vote,
+            check_quorum=self._check_quorum,
+            election_timeout=self._timer_model.base_election_timeout,
+            storage=None if fresh else _copy_storage(self.storage),
+            now=now,
+        )
+        self.kv = KVStore() if self._keep_kv else None
+        self.digest = 0
+        hooks = TimerHooks(self._election_fired, self._heartbeat_fired, self._check_quorum_fired)
+        self.timers = self._timer_model.for_node(self._sched, self._timer_rng, hooks)
+        self.timers.start(leader=False)
+        self._net.attach(self.name, self.receive)
+        if not fresh:
+            # Hands back log[1..commit] so the new KV store catches up.
+            self._handle(self.raft.flush(now))
+
+    def crash(self) -> None:
+        """Lose everything volatile, keep ``storage``."""
+        if not self.running:
+            return
+        self._go_down()
+
+    def stop(self, then: Callable[[], None] | None = None) -> None:
+        """Stop taking input, let pending disk writes finish, then go down."""
+        if not self.running or self.stopping:
+            return
+        self.stopping = True
+        self._after_stop = then
+        if self.timers is not None:
+            self.timers.stop()
+        self._net.detach(self.name)
+        if not self._writing and not self._queue:
+            self._go_down()
+
+    def _go_down(self) -> None:
+        self.running = False
+        self.stopping = False
+        self._incarnation += 1
+        if self.timers is not None:
+            self.timers.stop()
+        self._net.detach(self.name)
+        self.raft = None
+        self.kv = None
+        self.timers = None
+        self._queue.clear()
+        self._writing = False
+        self._is_leader = False
+        then, self._after_stop = self._after_stop, None
+        if then is not None:
+            then()
+
+    # --- inputs -------------------------------------------------------------------
+
+    def receive(self, message: Any) -> None:
+        raft = self.raft
+        if raft is None or self.stopping:
+            return
+        if type(message) in _RAFT_MESSAGES:
+            if self.on_receive is not None:
+                self.on_receive(self.name, message)
+            self._handle(raft.step(message, self._sched.now()))
+        elif self.on_other is not None:
+            self.on_other(self, message)
+
+    def propose(self, command: Command) -> None:
+        """Propose on this node; raises ``NotLeader`` when it does not lead."""
+        if self.raft is None:
+            raise RuntimeError(f"{self.name} is down")
+        self._handle(self.raft.propose(command, self._sched.now()))
+
+    def campaign_now(self) -> None:
+        """Act as if the election timer fired (used to bootstrap experiments)."""
+        self._election_fired()
+
+    def _election_fired(self) -> None:
+        if self.raft is not None and not self.stopping:
+            self._handle(self.raft.election_timeout_fired(self._sched.now()))
+
+    def _heartbeat_fired(self) -> None:
+        if self.raft is not None and not self.stopping:
+            self._handle(self.raft.heartbeat_fired(self._sched.now()))
+
+    def _check_quorum_fired(self) -> None:
+        if self.raft is not None and not self.stopping:
+            self._handle(self.raft.check_quorum_fired(self._sched.now()))
+
+    # --- outputs ------------------------------------------------------------------
+
+    def _handle(self, out: Output) -> None:
+        raft = self.raft
+        assert raft is not None
+        now = self._sched.now()
+        if self.on_output is not None:
+            self.on_output(self.name, raft, out, now)
+        if out.events:
+            on_event = self.on_event
+            for event in out.events:
+                if on_event is not None:
+                    on_event(self.name, event, now)
+        timers = self.timers
+        if timers is not None:
+            leader = raft.role is Role.LEADER
+            if leader != self._is_leader:
+                self._is_leader = leader
+                timers.set_leader(leader)
+            if out.reset_election_timer:
+                timers.reset_election(raft.term, raft.role.value)
+        if self._writing or self._queue:
+            self._queue.append(out)
+        elif out.must_persist():
+            self._queue.append(out)
+            self._write()
+        else:
+            self._release(out)
+
+    def _write(self) -> None:
+        """Start one disk write for everything queued."""
+        batch = list(self._queue)
+        self._queue.clear()
+        self._writing = True
+        self.disk_writes += 1
+        delay = self._disk_sample()
+        self._sched.call_later(delay, self._written, self._incarnation, batch)
+
+    def _written(self, incarnation: int, batch: list[Output]) -> None:
+        if incarnation != self._incarnation:
+            return  # crashed while writing: the write is lost
+        storage = self.storage
+        for out in batch:
+            if out.hard_state is not None:
+                hs = out.hard_state
+                storage.hard_state = HardState(hs.term, hs.voted_for, hs.commit)
+            if out.log_truncated_from is not None:
+                del storage.log[out.log_truncated_from - 1 :]
+            if out.appended:
+                storage.log.extend(out.appended)
+        self._writing = False
+        for out in batch:
+            self._release(out)
+        if self._queue:
+            if any(out.must_persist() for out in self._queue):
+                self._write()
+            else:
+                while self._queue:
+                    self._release(self._queue.popleft())
+        if self.stopping and not self._writing and not self._queue:
+            self._go_down()
+
+    def _release(self, out: Output) -> None:
+        """The output is durable: let the world see it."""
+        if out.messages:
+            send = self._net.send
+            src = self.name
+            for m in out.messages:
+                send(src, m.dst, m)
+        if out.committed:
+            kv = self.kv
+            on_apply = self.on_apply
+            for entry in out.committed:
+                if kv is not None:
+                    self._apply(kv, entry)
+                if on_apply is not None:
+                    on_apply(self, entry)
+
+    def _apply(self, kv: KVStore, entry: Entry) -> None:
+        """Apply to the KV store and keep ``digest`` in step with it."""
+        command = entry.command
+        if command is None or entry.index <= kv.applied_index:
+            kv.apply(entry)
+            return
+        old = kv.get(command.key)
+        if kv.apply(entry):
+            if old is not None:
+                self.digest ^= item_digest(command.key, old)
+            if command.op == "put":
+                self.digest ^= item_digest(command.key, command.value)
+
+    # --- views --------------------------------------------------------------------
+
+    @property
+    def applied(self) -> int:
+        return self.kv.applied_index if self.kv is not None else 0
+
+
+def item_digest(key: str, value: str) -> int:
+    h = hashlib.blake2b(digest_size=8)
+    kb, vb = key.encode(), value.encode()
+    h.update(len(kb).to_bytes(4, "big"))
+    h.update(kb)
+    h.update(vb)
+    return int.from_bytes(h.digest(), "big")
+
+
+def _copy_storage(storage: Storage) -> Storage:
+    hs = storage.hard_state
+    return Storage(HardState(hs.term, hs.voted_for, hs.commit), list(storage.log))

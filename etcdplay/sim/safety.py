@@ -1,0 +1,272 @@
+"""SafetyMonitor: checks the five Raft safety properties (paper, Figure 3)
+online, as the shell feeds it every Output of every node.
+
+Log comparisons use chain hashes: for each node, chain[i] hashes
+(chain[i-1], term_i, command_i), so two logs agree on the whole prefix up to
+i exactly when their chain hashes at i agree. That makes Log Matching and
+Leader Completeness O(1) per entry/election instead of O(log length).
+The chain hashes use Python's `hash()` and are only compared inside one
+process; they never appear in violations or traces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from etcdplay.sim.raft import Entry, Output, RaftNode, Role
+
+__all__ = ["CHECKS", "SafetyMonitor", "Violation"]
+
+ELECTION_SAFETY = "election_safety"
+LEADER_APPEND_ONLY = "leader_append_only"
+LOG_MATCHING = "log_matching"
+LEADER_COMPLETENESS = "leader_completeness"
+STATE_MACHINE_SAFETY = "state_machine_safety"
+CHECKS = (
+    ELECTION_SAFETY,
+    LEADER_APPEND_ONLY,
+    LOG_MATCHING,
+    LEADER_COMPLETENESS,
+    STATE_MACHINE_SAFETY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    check: str
+    time: float
+    nodes: tuple[str, ...]
+    detail: str
+
+
+class SafetyMonitor:
+    """Feed it with `observe_output(node_id, node, out, now)` for every
+    Output of every node, in the order they happen. Restarted nodes (new
+    RaftNode objects) are noticed and re-read from their log.
+
+    The explicit hooks (`on_leader`, `on_log_change`, `on_commit`) are what
+    observe_output uses; a shell that does not use RaftNode can call them.
+    Only the first `keep` violations per check are stored; `counts` has all.
+    """
+
+    __slots__ = (
+        "_applied",
+        "_chains",
+        "_committed_chain",
+        "_leader_obj",
+        "_leaders",
+        "_nodes",
+        "_seen",
+        "counts",
+        "keep",
+        "violations",
+    )
+
+    def __init__(self, keep: int = 20) -> None:
+        self.keep = keep
+        self.violations: list[Violation] = []
+        self.counts: dict[str, int] = dict.fromkeys(CHECKS, 0)
+        self._leaders: dict[int, str] = {}  # term -> leader
+        self._chains: dict[str, list[int]] = {}  # node -> chain hash per index (0: base)
+        self._seen: dict[tuple[int, int], tuple[int, str]] = {}  # (index, term) -> (chain, node)
+        self._committed_chain: list[int] = [0]  # index -> chain hash of committed prefix
+        self._applied: list[Entry | None] = [None]  # index -> first entry applied there
+        self._nodes: dict[str, RaftNode] = {}
+        self._leader_obj: dict[str, RaftNode] = {}
+
+    # --- results -----------------------------------------------------------------
+
+    def _violate(self, check: str, now: float, nodes: Iterable[str], detail: str) -> None:
+        self.counts[check] += 1
+        if self.counts[check] <= self.keep:
+            self.violations.append(Violation(check, now, tuple(nodes), detail))
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.counts.values())
+
+    def results(self) -> list[tuple[str, bool, str]]:
+        """(check, ok, detail) for each of the five properties."""
+        rows = []
+        for check in CHECKS:
+            n = self.counts[check]
+            if n == 0:
+                rows.append((check, True, "no violations"))
+            else:
+                first = next(v for v in self.violations if v.check == check)
+                rows.append(
+                    (
+                        check,
+                        False,
+                        f"{n} violation(s); first at t={first.time:.6f} "
+                        f"on {','.join(first.nodes)}: {first.detail}",
+                    )
+                )
+        return rows
+
+    # --- the shell's entry point ----------------------------------------------------
+
+    def observe_output(self, node_id: str, node: RaftNode, out: Output, now: float) -> None:
+        known = self._nodes.get(node_id)
+        if known is not node:
+            # first sight of this node, or a restart: re-read its log
+            self._nodes[node_id] = node
+            self._leader_obj.pop(node_id, None)
+            self.resync(node_id, node.log, now)
+        else:
+            if out.log_truncated_from is not None or out.appended:
+                was_leader = self._leader_obj.get(node_id) is node
+                stepped_down = any(
+                    ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value
+                    for ev in out.events
+                )
+                self.on_log_change(
+                    node_id,
+                    out.log_truncated_from,
+                    out.appended,
+                    now,
+                    is_leader=was_leader and not stepped_down,
+                )
+            chain = self._chains[node_id]
+            if len(chain) - 1 != node.last_index:
+                self._violate(
+                    LOG_MATCHING,
+                    now,
+                    [node_id],
+                    f"Output does not describe the log change: monitor sees "
+                    f"{len(chain) - 1} entries, node has {node.last_index}",
+                )
+                self.resync(node_id, node.log, now)
+        for ev in out.events:
+            if ev.kind == "role":
+                if ev.fields["role"] == Role.LEADER.value:
+                    self._leader_obj[node_id] = node
+                    self.on_leader(node_id, ev.fields["term"], now)
+                else:
+                    self._leader_obj.pop(node_id, None)
+        if out.committed:
+            self.on_commit(node_id, out.committed, now)
+
+    # --- hooks -----------------------------------------------------------------
+
+    def on_leader(self, node_id: str, term: int, now: float) -> None:
+        """Election Safety and Leader Completeness, at the moment of election."""
+        other = self._leaders.get(term)
+        if other is None:
+            self._leaders[term] = node_id
+        elif other != node_id:
+            self._violate(ELECTION_SAFETY, now, [other, node_id], f"two leaders in term {term}")
+        committed = len(self._committed_chain) - 1
+        if committed:
+            chain = self._chains.get(node_id, [0])
+            if len(chain) <= committed or chain[committed] != self._committed_chain[committed]:
+                self._violate(
+                    LEADER_COMPLETENESS,
+                    now,
+                    [node_id],
+                    f"leader of term {term} lacks committed entries up to index {committed} "
+                    f"(first missing or different: {self._first_mismatch(chain)})",
+                )
+
+    def _first_mismatch(self, chain: list[int]) -> int:
+        cc = self._committed_chain
+        for i in range(1, len(cc)):
+            if i >= len(chain) or chain[i] != cc[i]:
+                return i
+        return len(cc)
+
+    def on_log_change(
+        self,
+        node_id: str,
+        truncated_from: int | None,
+        appended: Sequence[Entry],
+        now: float,
+        *,
+        is_leader: bool,
+    ) -> None:
+        """Leader Append-Only and Log Matching, incrementally."""
+        chain = self._chains.setdefault(node_id, [0])
+        cut = truncated_from
+        if appended and appended[0].index < len(chain) and (cut is None or appended[0].index < cut):
+            cut = appended[0].index  # an overwrite without a reported truncation
+        if cut is not None and cut < len(chain):
+            if is_leader:
+                self._violate(
+                    LEADER_APPEND_ONLY,
+                    now,
+                    [node_id],
+                    f"leader removed or overwrote its entries from index {cut}",
+                )
+            del chain[cut:]
+        self._extend(node_id, chain, appended, now)
+
+    def resync(self, node_id: str, log: Sequence[Entry], now: float) -> None:
+        """Rebuild a node's chain from its whole log (first sight, restart)."""
+        chain = [0]
+        self._chains[node_id] = chain
+        self._extend(node_id, chain, log, now)
+
+    def _extend(self, node_id: str, chain: list[int], entries: Iterable[Entry], now: float) -> None:
+        seen = self._seen
+        for e in entries:
+            if e.index != len(chain):
+                self._violate(
+                    LOG_MATCHING,
+                    now,
+                    [node_id],
+                    f"entry index {e.index} appended at position {len(chain)}",
+                )
+                return
+            h = hash((chain[-1], e.term, e.command))
+            chain.append(h)
+            key = (e.index, e.term)
+            prior = seen.get(key)
+            if prior is None:
+                seen[key] = (h, node_id)
+            elif prior[0] != h:
+                self._violate(
+                    LOG_MATCHING,
+                    now,
+                    [prior[1], node_id],
+                    f"logs agree on (index {e.index}, term {e.term}) "
+                    f"but differ in that entry or before it",
+                )
+
+    def on_commit(self, node_id: str, entries: Sequence[Entry], now: float) -> None:
+        """State Machine Safety: every node applies the same entry at an index."""
+        applied = self._applied
+        cc = self._committed_chain
+        chain = self._chains.get(node_id)
+        for e in entries:
+            i = e.index
+            if i < len(applied):
+                first = applied[i]
+                if first is not e and first != e:
+                    self._violate(
+                        STATE_MACHINE_SAFETY,
+                        now,
+                        [node_id],
+                        f"applied {_describe(e)} at index {i}, another node applied "
+                        f"{_describe(first)}",
+                    )
+            elif i == len(applied):
+                applied.append(e)
+                if chain is not None and i < len(chain) and i == len(cc):
+                    cc.append(chain[i])
+            else:
+                self._violate(
+                    STATE_MACHINE_SAFETY,
+                    now,
+                    [node_id],
+                    f"applied index {i} before index {len(applied)}",
+                )
+
+
+def _describe(e: Entry | None) -> str:
+    if e is None:
+        return "nothing"
+    if e.command is None:
+        return f"no-op of term {e.term}"
+    c = e.command
+    return f"{c.op} {c.key!r} of term {e.term}"

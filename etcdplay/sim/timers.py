@@ -1,0 +1,325 @@
+"""Timer models: when a node's election timeout, heartbeat and check-quorum fire.
+
+Two models, chosen by ``ClusterSpec.timer``:
+
+* ``UniformTimers`` — the Raft paper's: every reset draws a fresh election
+  timeout uniformly from [lo, hi]; a leader heartbeats every ``heartbeat``
+  seconds and checks its quorum every ``lo`` seconds.
+* ``EtcdTickTimers`` — etcd's: one tick every ``heartbeat`` seconds, at a
+  per-node phase (members start at different moments). A randomized election
+  timeout is drawn in whole ticks from [election_ticks, 2*election_ticks) when
+  the term or role changes (etcd's ``reset(term)``); the election fires when
+  that many ticks have elapsed since the last reset (a heartbeat received only
+  zeroes the count, as etcd's ``electionElapsed = 0`` does). A leader
+  heartbeats on every tick (etcd's HeartbeatTick=1) and checks its quorum
+  every election_ticks ticks. Because time is counted in ticks, the real
+  timeout is quantized: somewhere in ((n-1)*tick, n*tick] after the reset.
+
+Cancellation never interrupts anything: each scheduled call carries the
+generation it was made for, and a call from an old generation does nothing.
+The uniform election timer is also lazy: a reset only moves the deadline, and
+the pending call re-arms itself at the deadline when it fires early. Followers
+reset on every heartbeat, so this saves one heap entry per heartbeat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from etcdplay.sim.clock import Scheduler
+
+Fire = Callable[[], None]
+_EPS = 1e-9  # float slack when a re-armed call lands a hair before its deadline
+
+
+@dataclass(frozen=True, slots=True)
+class TimerHooks:
+    """What a node wants called when a timer fires."""
+
+    election: Fire
+    heartbeat: Fire
+    check_quorum: Fire
+
+
+class NodeTimers(Protocol):
+    """The timers of one running node."""
+
+    def start(self, leader: bool) -> None: ...
+
+    def stop(self) -> None:
+        """Cancel everything (crash or stop)."""
+
+    def reset_election(self, term: int, role: str) -> None:
+        """The core asked for its election timer to be reset."""
+
+    def set_leader(self, leader: bool) -> None:
+        """The node became or stopped being leader."""
+
+
+class TimerModel(Protocol):
+    """Makes the timers of each node of a cluster."""
+
+    @property
+    def base_election_timeout(self) -> float:
+        """Seconds: what the Raft core is told (its check-quorum lease)."""
+
+    def for_node(
+        self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks
+    ) -> NodeTimers: ...
+
+
+# --- the Raft paper's model -----------------------------------------------------
+
+
+class ElectionTimer:
+    """A lazily re-armed deadline drawn uniformly from [lo, hi] at each reset."""
+
+    __slots__ = (
+        "_armed_at",
+        "_deadline",
+        "_fire",
+        "_gen",
+        "_hi",
+        "_lo",
+        "_rng",
+        "_sched",
+        "running",
+    )
+
+    def __init__(
+        self, scheduler: Scheduler, rng: random.Random, lo: float, hi: float, fire: Fire
+    ) -> None:
+        self._sched = scheduler
+        self._rng = rng
+        self._lo, self._hi = lo, hi
+        self._fire = fire
+        self._gen = 0
+        self._deadline = 0.0
+        self._armed_at: float | None = None  # when the pending call runs
+        self.running = False
+
+    def reset(self) -> None:
+        now = self._sched.now()
+        self._deadline = now + self._rng.uniform(self._lo, self._hi)
+        self.running = True
+        if self._armed_at is None or self._armed_at > self._deadline:
+            self._arm(now)
+
+    def cancel(self) -> None:
+        self.running = False
+        self._armed_at = None
+        self._gen += 1
+
+    @property
+    def deadline(self) -> float:
+        return self._deadline
+
+    def _arm(self, now: float) -> None:
+        self._gen += 1
+        self._armed_at = self._deadline
+        self._sched.call_later(self._deadline - now, self._check, self._gen)
+
+    def _check(self, gen: int) -> None:
+        if gen != self._gen or not self.running:
+            return
+        now = self._sched.now()
+        if now + _EPS < self._deadline:
+            self._arm(now)
+            return
+        self._armed_at = None
+        self.running = False
+        self._fire()
+
+
+class PeriodicTimer:
+    """Calls ``fire`` every ``interval`` seconds until cancelled."""
+
+    __slots__ = ("_fire", "_gen", "_interval", "_sched")
+
+    def __init__(self, scheduler: Scheduler, interval: float, fire: Fire) -> None:
+        self._sched = scheduler
+        self._interval = interval
+        self._fire = fire
+        self._gen = 0
+
+    def start(self, first_after: float | None = None) -> None:
+        self._gen += 1
+        delay = self._interval if first_after is None else first_after
+        self._sched.call_later(delay, self._tick, self._gen)
+
+    def cancel(self) -> None:
+        self._gen += 1
+
+    def _tick(self, gen: int) -> None:
+        if gen != self._gen:
+            return
+        self._sched.call_later(self._interval, self._tick, gen)
+        self._fire()
+
+
+class UniformNodeTimers:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        rng: random.Random,
+        lo: float,
+        hi: float,
+        heartbeat: float,
+        hooks: TimerHooks,
+    ) -> None:
+        self.election = ElectionTimer(scheduler, rng, lo, hi, self._election)
+        self.heartbeat = PeriodicTimer(scheduler, heartbeat, hooks.heartbeat)
+        self.check_quorum = PeriodicTimer(scheduler, lo, hooks.check_quorum)
+        self._hooks = hooks
+        self._leader = False
+
+    def start(self, leader: bool) -> None:
+        self.set_leader(leader)
+        if not leader:
+            self.election.reset()
+
+    def stop(self) -> None:
+        self.election.cancel()
+        self.heartbeat.cancel()
+        self.check_quorum.cancel()
+
+    def reset_election(self, term: int, role: str) -> None:
+        if not self._leader:
+            self.election.reset()
+
+    def set_leader(self, leader: bool) -> None:
+        if leader == self._leader:
+            return
+        self._leader = leader
+        if leader:
+            self.election.cancel()
+            self.heartbeat.start()
+            self.check_quorum.start()
+        else:
+            self.heartbeat.cancel()
+            self.check_quorum.cancel()
+            self.election.reset()
+
+    def _election(self) -> None:
+        # A campaign that goes nowhere must time out again: re-arm before
+        # calling the core (which may also ask for a reset; either is fine).
+        self.election.reset()
+        self._hooks.election()
+
+
+@dataclass(frozen=True, slots=True)
+class UniformTimerModel:
+    lo: float  # seconds
+    hi: float
+    heartbeat: float
+
+    @property
+    def base_election_timeout(self) -> float:
+        return self.lo
+
+    def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
+        return UniformNodeTimers(scheduler, rng, self.lo, self.hi, self.heartbeat, hooks)
+
+
+# --- etcd's tick model ----------------------------------------------------------------
+
+
+class EtcdTickTimers:
+    """One node's ticker, counting as etcd's raft.tickElection/tickHeartbeat do."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        rng: random.Random,
+        tick: float,
+        election_ticks: int,
+        hooks: TimerHooks,
+    ) -> None:
+        self._sched = scheduler
+        self._rng = rng
+        self._tick_s = tick
+        self.election_ticks = election_ticks
+        self._hooks = hooks
+        self._gen = 0
+        self._leader = False
+        self.elapsed = 0  # etcd's electionElapsed
+        self.randomized = election_ticks  # etcd's randomizedElectionTimeout
+        self._drawn_for: tuple[int, str] | None = None
+
+    def start(self, leader: bool) -> None:
+        self._gen += 1
+        self._leader = leader
+        self.elapsed = 0
+        self._draw()
+        # The phase: members boot at different moments, so their ticks do not
+        # line up. Drawn per (re)start.
+        phase = self._rng.uniform(0.0, self._tick_s)
+        self._sched.call_later(phase, self._tick, self._gen)
+
+    def stop(self) -> None:
+        self._gen += 1
+
+    def _draw(self) -> None:
+        self.randomized = self.election_ticks + self._rng.randrange(self.election_ticks)
+
+    def reset_election(self, term: int, role: str) -> None:
+        self.elapsed = 0
+        # etcd redraws only in reset(term), i.e. when term or role changes; a
+        # heartbeat from the leader just zeroes the count.
+        if self._drawn_for != (term, role):
+            self._drawn_for = (term, role)
+            self._draw()
+
+    def set_leader(self, leader: bool) -> None:
+        if leader != self._leader:
+            self._leader = leader
+            self.elapsed = 0
+
+    def _tick(self, gen: int) -> None:
+        if gen != self._gen:
+            return
+        self._sched.call_later(self._tick_s, self._tick, gen)
+        self.elapsed += 1
+        if self._leader:
+            if self.elapsed >= self.election_ticks:
+                self.elapsed = 0
+                self._hooks.check_quorum()
+            if gen == self._gen and self._leader:
+                self._hooks.heartbeat()
+        elif self.elapsed >= self.randomized:
+            self.elapsed = 0
+            self._hooks.election()
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdTimerModel:
+    heartbeat: float  # seconds, etcd --heartbeat-interval: one tick
+    election: float  # seconds, etcd --election-timeout
+
+    @property
+    def election_ticks(self) -> int:
+        return max(1, round(self.election / self.heartbeat))
+
+    @property
+    def base_election_timeout(self) -> float:
+        return self.election_ticks * self.heartbeat
+
+    def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
+        return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks)
+
+
+def timer_model(
+    kind: str, heartbeat_ms: float, election_ms: float | tuple[float, float]
+) -> TimerModel:
+    """The model a ClusterSpec (or failover params) asks for; times in ms."""
+    if kind == "etcd":
+        if isinstance(election_ms, tuple):
+            raise ValueError("the etcd timer takes one election timeout, not a range")
+        return EtcdTimerModel(heartbeat_ms / 1000.0, election_ms / 1000.0)
+    if kind == "uniform":
+        lo, hi = election_ms if isinstance(election_ms, tuple) else (election_ms, 2 * election_ms)
+        return UniformTimerModel(lo / 1000.0, hi / 1000.0, heartbeat_ms / 1000.0)
+    raise ValueError(f"unknown timer model {kind!r} (expected 'etcd' or 'uniform')")

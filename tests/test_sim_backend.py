@@ -1,0 +1,197 @@
+"""SimBackend end to end: elections, writes, faults, determinism."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from etcdplay.backend import Backend
+from etcdplay.distributions import Distribution
+from etcdplay.scenario import Scenario
+from etcdplay.sim.backend import SimBackend
+from etcdplay.trace import TraceWriter
+
+
+def start(seed: int = 1, **cluster: Any) -> tuple[SimBackend, TraceWriter]:
+    scenario = Scenario.model_validate({"cluster": {"size": 5, **cluster}})
+    trace = TraceWriter({"backend": "sim", "seed": seed})
+    backend = SimBackend()
+    backend.start(scenario, trace, seed)
+    return backend, trace
+
+
+def leader_of(backend: SimBackend) -> str | None:
+    leaders = [s.name for s in backend.status() if s.role == "leader"]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+def wait_for_leader(backend: SimBackend, timeout: float = 10.0) -> str:
+    end = backend.now() + timeout
+    while backend.now() < end:
+        leader = leader_of(backend)
+        if leader is not None:
+            return leader
+        backend.sleep(0.05)
+    raise AssertionError("no leader")
+
+
+def test_implements_the_backend_protocol() -> None:
+    backend = SimBackend()
+    assert isinstance(backend, Backend)
+    assert backend.name == "sim"
+
+
+def test_etcd_default_timers_elect_a_leader_in_plausible_time() -> None:
+    backend, trace = start(heartbeat_ms=100, election_timeout_ms=1000)
+    wait_for_leader(backend)
+    first = next(e for e in trace.events if e["kind"] == "role" and e["role"] == "leader")
+    # The first timeout is 10-19 ticks after boot (plus the node's tick phase).
+    assert 0.9 <= first["t"] <= 2.2
+    statuses = backend.status()
+    assert {s.leader for s in statuses} == {first["node"]}
+    assert len({s.term for s in statuses}) == 1
+
+
+def test_put_get_delete() -> None:
+    backend, trace = start()
+    wait_for_leader(backend)
+    put = backend.put("k", "v")
+    assert put.ok and put.latency > 0 and put.node is not None
+    got = backend.get("k")
+    assert got.ok and got.value == "v"
+    assert backend.delete("k").ok
+    assert backend.get("k").value is None
+    ops = [(e["op"], e["ok"], e["source"]) for e in trace.events if e["kind"] == "client"]
+    assert ops == [
+        ("put", True, "step"),
+        ("get", True, "step"),
+        ("delete", True, "step"),
+        ("get", True, "step"),
+    ]
+
+
+def test_load_is_all_acked_and_every_node_converges() -> None:
+    backend, trace = start()
+    wait_for_leader(backend)
+    backend.start_load(200, 2.0, "load/")
+    assert backend.load_running()
+    backend.sleep(3.0)
+    assert not backend.load_running()
+    end = next(e for e in trace.events if e["kind"] == "load" and e["phase"] == "end")
+    assert end["sent"] == end["acked"] == 400 and end["failed"] == 0
+    statuses = backend.status()
+    assert {(s.revision, s.keys, s.hash) for s in statuses} == {(400, 400, statuses[0].hash)}
+    data = backend.read_all("load/")
+    assert data is not None and len(data) == 400 and data["load/7"] == "v7"
+    assert all(r.ok for r in backend.safety_results())
+    assert [r.name for r in backend.safety_results()] == [
+        "election-safety",
+        "leader-append-only",
+        "log-matching",
+        "leader-completeness",
+        "state-machine-safety",
+    ]
+
+
+def test_crashed_node_keeps_its_persisted_state_and_catches_up() -> None:
+    backend, trace = start()
+    wait_for_leader(backend)
+    for i in range(20):
+        assert backend.put(f"a{i}", str(i)).ok
+    victim = next(s.name for s in backend.status() if s.role == "follower")
+    node = backend._nodes[victim]
+    persisted_before = len(node.storage.log)
+    backend.crash([victim])
+    down = [e for e in trace.events if e["kind"] == "role" and e.get("node") == victim][-1]
+    assert down["role"] == "down"
+    assert not next(s for s in backend.status() if s.name == victim).running
+    for i in range(20):
+        assert backend.put(f"b{i}", str(i)).ok
+    assert len(node.storage.log) == persisted_before  # nothing written while down
+    backend.restart([victim])
+    backend.sleep(1.0)
+    statuses = backend.status()
+    assert len({(s.revision, s.keys, s.hash, s.applied) for s in statuses}) == 1
+    assert statuses[0].keys == 40
+
+
+def test_leader_crash_elects_a_new_leader_and_acked_writes_survive() -> None:
+    backend, _ = start(heartbeat_ms=50, election_timeout_ms=500)
+    old = wait_for_leader(backend)
+    assert backend.put("before", "1").ok
+    backend.crash([old])
+    backend.sleep(0.1)
+    new = wait_for_leader(backend)
+    assert new != old
+    assert backend.get("before").value == "1"
+    backend.restart([old])
+    backend.sleep(1.0)
+    assert len({s.hash for s in backend.status()}) == 1
+
+
+def test_stop_lets_pending_writes_land() -> None:
+    backend, _ = start(disk_ms="fixed(20)")
+    wait_for_leader(backend)
+    backend.stop(["n1"])
+    backend.sleep(0.1)
+    assert not backend._nodes["n1"].running
+    backend.restart(["n1"])
+    backend.sleep(2.0)
+    assert all(s.running for s in backend.status())
+
+
+def test_minority_partition_cannot_write_majority_can() -> None:
+    backend, _ = start(heartbeat_ms=50, election_timeout_ms=500)
+    leader = wait_for_leader(backend)
+    others = [n for n in backend.nodes() if n != leader]
+    backend.partition([[leader, others[0]]])
+    backend.sleep(3.0)
+    # check-quorum made the old leader step down; the majority elected another
+    statuses = {s.name: s for s in backend.status()}
+    assert statuses[leader].role != "leader"
+    majority_leader = {statuses[n].leader for n in others[1:]}
+    assert len(majority_leader) == 1 and None not in majority_leader
+    backend.heal()
+    backend.sleep(2.0)
+    assert backend.put("after-heal", "x").ok
+    backend.sleep(0.5)
+    assert len({s.hash for s in backend.status()}) == 1
+
+
+def test_delay_slows_writes_through_a_slow_leader() -> None:
+    backend, _ = start()
+    leader = wait_for_leader(backend)
+    fast = backend.put("fast", "1").latency
+    backend.delay([leader], Distribution.parse("fixed(50)"))
+    slow = backend.put("slow", "1").latency
+    assert slow > fast + 0.05
+    backend.heal()
+    assert backend.put("again", "1").latency < slow
+
+
+def test_no_leader_means_a_timeout_error() -> None:
+    backend, _ = start()
+    wait_for_leader(backend)
+    backend.crash(["n1", "n2", "n3"])
+    result = backend.put("k", "v")
+    assert not result.ok and "timed out" in (result.error or "")
+    assert result.latency == pytest.approx(5.0 + 2 * 1.0, abs=0.01)
+
+
+def _run(seed: int) -> list[dict[str, Any]]:
+    backend, trace = start(seed)
+    wait_for_leader(backend)
+    backend.start_load(50, 1.0, "x/")
+    backend.sleep(0.5)
+    backend.crash([leader_of(backend) or "n1"])
+    backend.sleep(3.0)
+    backend.restart(["n1", "n2", "n3", "n4", "n5"])
+    backend.sleep(1.0)
+    return trace.events
+
+
+def test_same_seed_same_events_different_seed_different_events() -> None:
+    first = _run(11)
+    assert first == _run(11)
+    assert first != _run(12)
