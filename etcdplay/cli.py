@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from etcdplay import scenario as scenarios
+from etcdplay.live.command import live
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
 from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace
@@ -145,6 +146,9 @@ def simulate(
         writer = TraceWriter(make_header(expanded, run_seed, "sim"), sink)
         result = run_scenario(expanded, SimBackend(), run_seed, writer)
     finish_run(result, report, quiet)
+
+
+app.command()(live)
 
 
 def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:

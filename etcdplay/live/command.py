@@ -1,0 +1,130 @@
+"""``etcdplay live``: run a scenario on a real etcd cluster started on this machine.
+
+Registered in ``etcdplay.cli``. Shares scenario loading, the trace file, the
+summary and the exit status with ``simulate``; what is live-specific here is
+choosing the etcd binary, the data directory and clean teardown on Ctrl-C,
+SIGTERM, errors and failed checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from etcdplay.backend import BackendError
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so every member is stopped on the way out."""
+
+    def handler(signum: int, _frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def live(
+    scenario: Annotated[str | None, typer.Argument(help="built-in name or scenario .toml file")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="random seed (selectors, chaos schedule, proxy delays)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write the trace (JSON Lines)")] = None,
+    report: Annotated[Path | None, typer.Option(help="write an HTML report of the run")] = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="run the (expanded) scenario and seed recorded in a trace's header")
+    ] = None,
+    etcd_bin: Annotated[
+        str | None,
+        typer.Option("--etcd-bin", help="etcd binary (default: $ETCDPLAY_ETCD_BIN, then etcd on PATH)"),
+    ] = None,
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="keep the members' data dirs and logs after the run")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="where to create the run's directory (default: temp dir)"),
+    ] = None,
+    base_port: Annotated[
+        int | None,
+        typer.Option(help="use ports BASE.. BASE+2N-1 for client/peer ports instead of free ones"),
+    ] = None,
+    heartbeat_ms: Annotated[
+        float | None, typer.Option(help="override cluster.heartbeat_ms (etcd --heartbeat-interval)")
+    ] = None,
+    election_timeout_ms: Annotated[
+        float | None, typer.Option(help="override cluster.election_timeout_ms (etcd --election-timeout)")
+    ] = None,
+    no_proxy: Annotated[
+        bool, typer.Option("--no-proxy", help="peers talk directly (no partition/isolate/delay faults)")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+) -> None:
+    """Run a scenario on a real etcd cluster on this machine (loopback only)."""
+    from etcdplay.cli import errors, fail, finish_run, load_scenario, trace_sink
+    from etcdplay.live.backend import LiveBackend
+    from etcdplay.runner import make_header, run_scenario
+    from etcdplay.scenario import ScenarioError, from_dict
+    from etcdplay.trace import TraceWriter
+
+    sc, replay_seed = load_scenario(scenario, replay)
+    if heartbeat_ms is not None or election_timeout_ms is not None:
+        data = sc.to_dict()
+        cluster = data.setdefault("cluster", {})
+        if heartbeat_ms is not None:
+            cluster["heartbeat_ms"] = heartbeat_ms
+        if election_timeout_ms is not None:
+            cluster["election_timeout_ms"] = election_timeout_ms
+            cluster["timer"] = "etcd"
+        try:
+            sc = from_dict(data, "timer overrides")
+        except ScenarioError as exc:
+            fail(str(exc))
+    run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
+    expanded = sc.expanded(run_seed)
+    backend = LiveBackend(
+        etcd_bin, keep_data=keep_data, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
+    )
+    try:
+        extra = backend.header_fields()
+    except BackendError as exc:
+        fail(str(exc))
+    if not quiet:
+        errors.print(
+            f"etcd {extra['etcd_version']} ({extra['etcd_bin']}): starting {expanded.cluster.size} "
+            f"members for [bold]{expanded.name}[/]",
+            highlight=False,
+        )
+    try:
+        with _sigterm_as_interrupt(), trace_sink(out) as sink:
+            writer = TraceWriter(make_header(expanded, run_seed, "live", **extra), sink)
+            result = run_scenario(expanded, backend, run_seed, writer)
+    except KeyboardInterrupt:
+        backend.close()
+        errors.print(
+            "interrupted: every etcd member stopped"
+            + (f"; data kept in {backend.dir}" if keep_data and backend.dir else "")
+        )
+        raise typer.Exit(130) from None
+    except BackendError as exc:
+        backend.close()
+        fail(str(exc))
+    finally:
+        backend.close()
+    if keep_data and backend.dir is not None and not quiet:
+        errors.print(f"data and etcd logs kept in {backend.dir}")
+    finish_run(result, report, quiet)

@@ -1,0 +1,172 @@
+"""`etcdplay live` end to end: clear errors, replay, and no etcd left after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .conftest import ETCD_34, ETCD_35
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST_ARGS = ["--heartbeat-ms", "10", "--election-timeout-ms", "100"]
+
+SHORT = """
+name = "short"
+status_interval = 0.1
+settle = 1.0
+[cluster]
+size = 3
+heartbeat_ms = 10
+election_timeout_ms = 100
+[[steps]]
+at = 0.0
+action = "wait-for-leader"
+[[steps]]
+at = 0.1
+action = "load"
+rate = 50
+duration = 1
+[[steps]]
+at = 0.5
+action = "crash"
+target = "leader"
+[[steps]]
+at = 1.0
+action = "restart"
+[[steps]]
+at = 1.2
+action = "put"
+key = "hello"
+value = "world"
+"""
+
+
+def etcdplay(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "etcdplay", "live", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        **kw,
+    )
+
+
+def test_missing_binary_is_one_clear_message(tmp_path: Path) -> None:
+    run = etcdplay("leader-failure", "--etcd-bin", str(tmp_path / "no-etcd"))
+    assert run.returncode == 2
+    assert "does not exist or is not executable" in run.stderr and "Traceback" not in run.stderr
+    env_run = subprocess.run(
+        [sys.executable, "-m", "etcdplay", "live", "leader-failure"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), "ETCDPLAY_ETCD_BIN": ""},
+    )
+    assert env_run.returncode == 2 and "no etcd binary found on PATH" in env_run.stderr
+
+
+def _fake_etcd(tmp_path: Path, version: str, run_body: str = "exit 1") -> Path:
+    fake = tmp_path / "etcd"
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "etcd Version: {version}"; exit 0; fi\n'
+        f'echo \'{{"level":"fatal","msg":"discovery failed","error":"boom"}}\' >&2\n{run_body}\n'
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+def test_unsupported_version(tmp_path: Path) -> None:
+    run = etcdplay("leader-failure", "--etcd-bin", str(_fake_etcd(tmp_path, "3.3.27")))
+    assert run.returncode == 2
+    assert "etcd 3.3.27; etcdplay live needs etcd 3.4 or newer" in run.stderr
+
+
+def test_member_that_does_not_come_up_shows_its_log(tmp_path: Path) -> None:
+    run = etcdplay("leader-failure", "--etcd-bin", str(_fake_etcd(tmp_path, "3.5.0")))
+    assert run.returncode == 2
+    assert "did not come up: etcd exited with code 1" in run.stderr
+    assert "discovery failed" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_port_clash_is_one_clear_message() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        run = etcdplay("leader-failure", "--base-port", str(port - 1))
+    assert run.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in run.stderr
+
+
+def _etcd_processes_started_by(pid: int) -> list[int]:
+    found = []
+    for p in psutil.process_iter(["pid", "ppid", "name"]):
+        if p.info["ppid"] == pid and "etcd" in (p.info["name"] or ""):
+            found.append(p.info["pid"])
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etcdplay", "live", "leader-failure", *FAST_ARGS, "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    pids: list[int] = []
+    while time.monotonic() < deadline and len(pids) < 5:
+        pids = _etcd_processes_started_by(proc.pid)
+        time.sleep(0.05)
+    assert len(pids) == 5, "the cluster never started"
+    time.sleep(1.5)  # mid-run: load running, leader elected
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted: every etcd member stopped" in err
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert list(tmp_path.iterdir()) == []  # the run's data dir is gone
+
+
+def test_run_out_and_replay(tmp_path: Path) -> None:
+    scenario = tmp_path / "short.toml"
+    scenario.write_text(SHORT)
+    first = tmp_path / "first.jsonl"
+    run = etcdplay(str(scenario), "--out", str(first), "--etcd-bin", ETCD_34, "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    assert "Checks" in run.stdout and "no-acked-write-lost" in run.stdout
+    header = json.loads(first.read_text().splitlines()[0])
+    assert header["backend"] == "live" and header["etcd_version"] == "3.4.23" and header["seed"] == 5
+    assert "started_at" in header
+    second = tmp_path / "second.jsonl"
+    replay = etcdplay("--replay", str(first), "--out", str(second), "-q")
+    assert replay.returncode == 0, replay.stderr
+    lines = [json.loads(line) for line in second.read_text().splitlines()]
+    assert lines[0]["scenario"] == header["scenario"] and lines[0]["seed"] == 5
+    assert lines[0]["etcd_version"].startswith("3.5") if ETCD_35 else True
+    steps = [e for e in lines if e["kind"] == "step"]
+    crash = next(e for e in steps if e["action"] == "crash")
+    assert crash["selector"] == "leader" and len(crash["nodes"]) == 1  # what it resolved to
+    puts = [e for e in lines if e["kind"] == "client" and e["key"] == "hello"]
+    assert puts and puts[0]["ok"] and puts[0]["source"] == "step"
+    assert lines[-1]["kind"] == "end" and lines[-1]["ok"] is True
