@@ -251,7 +251,7 @@ def _live_samples(
     from etcdplay.sweep import live_trials
 
     try:
-        from etcdplay.live.backend import LiveBackend  # type: ignore[import-not-found,unused-ignore]
+        from etcdplay.live.backend import LiveBackend
     except ImportError:
         raise SweepError("--backend live: the live backend (etcdplay.live) is not available") from None
     for index, config in enumerate(configs):
