@@ -177,6 +177,8 @@ def failover(
         pre_vote=pre_vote,
         check_quorum=check_quorum,
     )
+    if backend == "live" and any(c.stale_followers for c in configs):
+        raise SweepError("--stale-followers: not possible on a live cluster (use the simulator)")
     others = _other_documents(compare or [])
     labels = fo.labels(configs)
     sweep = Sweep(
