@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import typer
+from sweep_fakes import fake_trial
 from typer.testing import CliRunner
 
 from etcdplay.sweep import failover as fo
 from etcdplay.sweep.command import sweep_app
-from tests.sweep_fakes import fake_trial
 
 app = typer.Typer()
 app.add_typer(sweep_app, name="sweep")

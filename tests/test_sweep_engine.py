@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sweep_fakes import fake_trial
 
 from etcdplay.sweep.executor import chunks, default_chunk_size
 from etcdplay.sweep.failover import FailoverAggregate
 from etcdplay.sweep.output import SCHEMA, load
 from etcdplay.sweep.run import Sweep, run_sweep
 from etcdplay.sweep.seeds import consecutive_seed, trial_seed
-from tests.sweep_fakes import fake_trial
 
 
 def _sweep(trials: int = 300, seed: int = 7) -> Sweep:

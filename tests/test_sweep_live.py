@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tests.test_sweep_cli import app, runner
+from test_sweep_cli import app, runner
 
 pytestmark = [
     pytest.mark.live,

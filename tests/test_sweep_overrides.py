@@ -114,7 +114,7 @@ def test_run_metrics_from_events() -> None:
     reason="built-in scenarios not merged yet",
 )
 def test_scenario_command_bad_input(tmp_path: Path) -> None:
-    from tests.test_sweep_cli import app
+    from test_sweep_cli import app
 
     path = tmp_path / "s.toml"
     path.write_text("[cluster]\nsize = 3\n")

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_sweep_cli import app, runner
 
 from etcdplay.sim.backend import SimBackend
 from etcdplay.sweep.failover import FailoverConfig
 from etcdplay.sweep.live_trials import run_trials
-from tests.test_sweep_cli import app, runner
 
 FAILOVER = [
     "sweep",
