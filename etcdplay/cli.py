@@ -13,6 +13,7 @@ from typing import IO, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from etcdplay import scenario as scenarios
@@ -35,7 +36,7 @@ EXIT_BAD_INPUT = 2
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -188,6 +189,15 @@ def _register_report_commands() -> None:
 _register_report_commands()
 
 
+def _register_sweep() -> None:
+    from etcdplay.sweep.command import sweep_app
+
+    app.add_typer(sweep_app, name="sweep")
+
+
+_register_sweep()
+
+
 def main() -> None:
     from etcdplay.distributions import DistributionError
     from etcdplay.report.errors import ReportError
@@ -196,7 +206,7 @@ def main() -> None:
         app()
     except (ScenarioError, TraceError, ReportError, DistributionError) as exc:
         # Bad input found deep inside a command: one line, exit status 2.
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         errors.print("interrupted")

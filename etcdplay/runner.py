@@ -393,7 +393,7 @@ class Runner:
             )
         else:
             self._record(checks.convergence(final_status))
-        final = backend.read_all("") if not self._partitioned else None
+        final = None if self._partitioned else self._final_read()
         result = checks.no_acked_write_lost(self.trace.events, final)
         if final is None and self._partitioned:
             result = CheckResult(
@@ -401,6 +401,25 @@ class Runner:
             )
         self._record(result)
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
+
+    def _leader_known_by_all(self) -> str | None:
+        statuses = self.backend.status()
+        leader = stable_leader(statuses)
+        if leader and all(s.leader == leader for s in statuses if s.running):
+            return leader
+        return None
+
+    def _final_read(self) -> dict[str, str] | None:
+        """Read everything back through a leader. A member restarted by the last
+        step may still be forcing an election: give the cluster time for one."""
+        patience = max(self.scenario.settle, 2 * self.scenario.cluster.election_range_ms[1] / 1000)
+        deadline = self.backend.now() + patience
+        while True:
+            self._poll(self._leader_known_by_all, max(0.0, deadline - self.backend.now()))
+            final = self.backend.read_all("")
+            if final is not None or self.backend.now() >= deadline:
+                return final
+            self.backend.sleep(POLL_INTERVAL)
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -103,6 +103,10 @@ class _Read:
     read_index: int
 
 
+#: etcd's readIndexRetryTime: how often a read without a leader asks again.
+READ_INDEX_RETRY = 0.5
+
+
 class ClientService:
     """Every client request of a run, and the member-side handling of them."""
 
@@ -192,7 +196,10 @@ class ClientService:
         if pending.op == "get":
             leader = node.raft.leader
             if leader is None:
-                return  # no leader: times out
+                # etcd's linearizable read loop asks again every 500 ms until a
+                # leader answers or the request times out.
+                self._sched.call_later(READ_INDEX_RETRY, self._arrive, rid, endpoint)
+                return
             request = ReadRequest(endpoint, leader, rid, pending.key, pending.prefix)
             if leader == endpoint:
                 self._serve_read(node, request)
