@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from etcdplay.sim.backend import SimBackend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etcdplay import analysis
 from etcdplay import scenario as sc
 from etcdplay.runner import RunResult, make_header, run_scenario
+from etcdplay.sim.backend import SimBackend
 from etcdplay.trace import TraceWriter
 
 SAFETY = {
