@@ -150,7 +150,7 @@ class Trace:
 
     @classmethod
     def from_writer(cls, writer: TraceWriter) -> Trace:
-        return cls(header=writer.header, events=list(writer.events[1:]))
+        return cls(header=writer.header, events=sorted(writer.events[1:], key=_time_of))
 
 
 def iter_lines(lines: Iterable[str], source: str) -> Iterator[Event]:
@@ -193,4 +193,11 @@ def read_trace(path: str | Path) -> Trace:
             body = list(events)
         except UnicodeDecodeError:
             raise TraceError(f"{source}: not a text file") from None
+    # Live backends read etcd's logs a little after the fact, so events can
+    # reach the file slightly out of time order; readers want them in order.
+    body.sort(key=_time_of)
     return Trace(header=header, events=body, source=source)
+
+
+def _time_of(event: Event) -> float:
+    return float(event["t"])
