@@ -121,9 +121,7 @@ class Cluster:
     def restart(self, node_id: str) -> Output:
         self.down.discard(node_id)
         stored = self.disk[node_id]
-        self.nodes[node_id] = self._make(
-            node_id, Storage(copy.copy(stored.hard_state), list(stored.log))
-        )
+        self.nodes[node_id] = self._make(node_id, Storage(copy.copy(stored.hard_state), list(stored.log)))
         self.kv[node_id] = KVStore()  # volatile: rebuilt from the committed log
         return self.handle(node_id, self.nodes[node_id].flush(self.now))
 

@@ -18,9 +18,7 @@ from etcdplay.sim.raft import (
 )
 
 
-def node(
-    node_id: str = "n1", peers: tuple[str, ...] = ("n1", "n2", "n3"), **kw: object
-) -> RaftNode:
+def node(node_id: str = "n1", peers: tuple[str, ...] = ("n1", "n2", "n3"), **kw: object) -> RaftNode:
     opts: dict[str, object] = {"pre_vote": False, "check_quorum": False, "election_timeout": 1.0}
     opts.update(kw)
     return RaftNode(node_id, peers, **opts)  # type: ignore[arg-type]

@@ -35,9 +35,7 @@ ACTIONS = [
     "heal",
 ]
 
-actions = st.lists(
-    st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=1, max_size=150
-)
+actions = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=1, max_size=150)
 
 
 def run(c: Cluster, steps: list[tuple[str, int]]) -> None:
@@ -114,9 +112,7 @@ def converge(c: Cluster) -> None:
 
 
 @pytest.mark.parametrize("n", [3, 5])
-@pytest.mark.parametrize(
-    ("pre_vote", "check_quorum"), [(False, False), (True, True), (True, False)]
-)
+@pytest.mark.parametrize(("pre_vote", "check_quorum"), [(False, False), (True, True), (True, False)])
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=actions)
 def test_random_schedules_are_safe_and_converge(

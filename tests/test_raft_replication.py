@@ -106,10 +106,7 @@ def test_conflict_truncates_and_replaces_from_the_first_conflict() -> None:
 def test_mismatch_rejects_with_hint() -> None:
     # follower log terms: 1 1 2 2 2 ; leader probes at index 5 with term 3
     f = follower(
-        [
-            put(k, t, i)
-            for k, t, i in [("a", 1, 1), ("b", 1, 2), ("c", 2, 3), ("d", 2, 4), ("e", 2, 5)]
-        ],
+        [put(k, t, i) for k, t, i in [("a", 1, 1), ("b", 1, 2), ("c", 2, 3), ("d", 2, 4), ("e", 2, 5)]],
         term=3,
     )
     out = f.step(AppendRequest("l", "f", 3, 5, 3, (), 0), 0.0)

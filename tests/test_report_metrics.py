@@ -52,24 +52,30 @@ def test_unavailability_and_headline(sim, live):
 
 def test_role_and_fault_spans(sim):
     n2 = [s for s in metrics.role_spans(sim) if s.row == "n2"]
-    assert [s.label for s in n2] == ["follower", "pre-candidate", "candidate", "leader", "down",
-                                     "follower"]
+    assert [s.label for s in n2] == ["follower", "pre-candidate", "candidate", "leader", "down", "follower"]
     assert n2[-1].end == 12.0
     faults = metrics.fault_spans(sim)
     assert [(f.action, f.start, f.end, f.undone_by) for f in faults] == [
-        ("crash", 5.0, 9.0, "restart"), ("partition", 10.0, 11.0, "heal")]
+        ("crash", 5.0, 9.0, "restart"),
+        ("partition", 10.0, 11.0, "heal"),
+    ]
     assert [(s.row, s.term) for s in metrics.leader_tenures(sim)] == [("n2", 1), ("n3", 3)]
 
 
 def test_hash_agreement_shows_recovery(sim):
     n2 = [(s.start, s.end, s.label) for s in metrics.hash_agreement(sim) if s.row == "n2"]
-    assert n2 == [(1.0, 5.0, "agree"), (5.0, 9.5, "down"), (9.5, 12.0, "differ"),
-                  (12.0, 12.0, "agree")]
+    assert n2 == [(1.0, 5.0, "agree"), (5.0, 9.5, "down"), (9.5, 12.0, "differ"), (12.0, 12.0, "agree")]
 
 
 def test_final_status_prefers_runner_snapshot(sim):
-    sim.events.append({"t": 12.0, "kind": "note", "text": "final status", "statuses": [
-        {"node": "n1", "running": True, "keys": 9, "hash": "z"}]})
+    sim.events.append(
+        {
+            "t": 12.0,
+            "kind": "note",
+            "text": "final status",
+            "statuses": [{"node": "n1", "running": True, "keys": 9, "hash": "z"}],
+        }
+    )
     assert metrics.final_status(sim)["n1"]["keys"] == 9
 
 

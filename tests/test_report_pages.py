@@ -58,8 +58,16 @@ def test_figures_hold_the_trace():
     trace = read_trace(SIM)
     timeline = figures.timeline(trace)
     names = {tr.name for tr in timeline.data}
-    assert {"follower", "pre-candidate", "candidate", "leader", "down", "crash",
-            "partition", "fault events"} <= names
+    assert {
+        "follower",
+        "pre-candidate",
+        "candidate",
+        "leader",
+        "down",
+        "crash",
+        "partition",
+        "fault events",
+    } <= names
     leader = next(tr for tr in timeline.data if tr.name == "leader")
     assert list(leader.y) == ["n2", "n3"] and list(leader.base) == [1.25, 7.65]
     crash = next(tr for tr in timeline.data if tr.name == "crash")
@@ -84,13 +92,11 @@ def test_report_page(tmp_path):
     t = tables(out)
     elections = t["elections"]
     crash = next(r for r in elections if r[1] == "crash n2")
-    assert crash[2:12] == ["5.000", "n2 (term 1)", "elected", "n3", "3", "2.650", "1.350",
-                           "2", "1", "3"]
+    assert crash[2:12] == ["5.000", "n2 (term 1)", "elected", "n3", "3", "2.650", "1.350", "2", "1", "3"]
     partition = next(r for r in elections if r[1].startswith("partition"))
     assert partition[4] == "kept"
     checks = {r[1]: r[0] for r in t["checks"][1:]}
-    assert checks == {"one-leader-per-term": "held", "convergence": "held",
-                      "no-acked-write-lost": "FAILED"}
+    assert checks == {"one-leader-per-term": "held", "convergence": "held", "no-acked-write-lost": "FAILED"}
     assert 'class="failed"' in text
     assert ["time to first leader (s)", "1.250"] in t["summary"]
     assert ["n2", "yes", "follower", "3", "n3", "6", "6", "5", "4", "h4"] in t["final-status"]
@@ -123,8 +129,7 @@ def test_compare_distributions(tmp_path):
     runs.mkdir()
     for i in range(3):
         shutil.copy(SIM, runs / f"s{i}.jsonl")
-    out = compare(None, a=[str(runs)], b=[str(LIVE), str(DATA / "live-*.jsonl")],
-                  out=tmp_path / "d.html")
+    out = compare(None, a=[str(runs)], b=[str(LIVE), str(DATA / "live-*.jsonl")], out=tmp_path / "d.html")
     t = tables(out)
     rows = {r[0]: r[1:] for r in t["distribution"][1:]}
     first = rows["time to first leader (s)"]
@@ -165,8 +170,15 @@ def test_png_without_browser_points_to_html(tmp_path, monkeypatch):
         report(SIM, tmp_path / "run.png")
 
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def open_in_chromium(path: Path) -> dict:
@@ -180,8 +192,10 @@ def open_in_chromium(path: Path) -> dict:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+            )
             page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url, wait_until="load")
@@ -189,11 +203,11 @@ def open_in_chromium(path: Path) -> dict:
             plots = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
             rendered = page.evaluate(
                 "Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                ".filter(d => d.querySelector('.main-svg')).length")
+                ".filter(d => d.querySelector('.main-svg')).length"
+            )
         finally:
             browser.close()
-    return {"console": console, "requests": requests, "url": url, "plots": plots,
-            "rendered": rendered}
+    return {"console": console, "requests": requests, "url": url, "plots": plots, "rendered": rendered}
 
 
 @pytest.mark.browser
@@ -206,9 +220,10 @@ def test_report_opens_offline_in_chromium(tmp_path):
 
 @pytest.mark.browser
 def test_compare_opens_offline_in_chromium(tmp_path):
-    for out, plots in ((compare([str(SIM), str(LIVE)], out=tmp_path / "c.html"), 4),
-                       (compare(None, a=[str(SIM)], b=[str(LIVE), str(SIM)],
-                                out=tmp_path / "d.html"), 1)):
+    for out, plots in (
+        (compare([str(SIM), str(LIVE)], out=tmp_path / "c.html"), 4),
+        (compare(None, a=[str(SIM)], b=[str(LIVE), str(SIM)], out=tmp_path / "d.html"), 1),
+    ):
         result = open_in_chromium(out)
         assert result["console"] == []
         assert [u for u in result["requests"] if not u.startswith("data:")] == [result["url"]]

@@ -35,9 +35,7 @@ def report(
 def compare(
     traces: Annotated[
         list[str] | None,
-        typer.Argument(
-            help="A B: two traces, directories of traces or quoted globs; the first is side A"
-        ),
+        typer.Argument(help="A B: two traces, directories of traces or quoted globs; the first is side A"),
     ] = None,
     a: Annotated[
         list[str] | None,
@@ -47,9 +45,9 @@ def compare(
         list[str] | None,
         typer.Option("--b", "-b", help="a trace, directory or glob for side B (repeatable)"),
     ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="output file: .html (default) or .png")
-    ] = Path("compare.html"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="output file: .html (default) or .png")] = Path(
+        "compare.html"
+    ),
     label_a: Annotated[str | None, typer.Option(help="name of side A (default: its backend)")] = None,
     label_b: Annotated[str | None, typer.Option(help="name of side B (default: its backend)")] = None,
 ) -> Path:
@@ -70,5 +68,4 @@ def compare(
         side_a, side_b = [positional[0]], [positional[1]]
     if not side_a or not side_b:
         raise ReportError("compare needs a side A and a side B: compare A B, or --a ... --b ...")
-    return write_compare(load_all(side_a), load_all(side_b), out, label_a=label_a,
-                         label_b=label_b)
+    return write_compare(load_all(side_a), load_all(side_b), out, label_a=label_a, label_b=label_b)

@@ -89,8 +89,7 @@ def headline_rows(ha: metrics.Headline, hb: metrics.Headline) -> list[list[Any]]
         fb = hb.failovers[i] if i < len(hb.failovers) else None
         either = fa or fb
         cause = either.cause if either is not None else "?"
-        rows.append([f"failover #{i + 1} downtime (s): {cause}",
-                     _downtime(fa), _downtime(fb)])
+        rows.append([f"failover #{i + 1} downtime (s): {cause}", _downtime(fa), _downtime(fb)])
     rows += [
         ["leader changes", ha.leader_changes, hb.leader_changes],
         ["highest term", ha.max_term, hb.max_term],
@@ -101,8 +100,9 @@ def headline_rows(ha: metrics.Headline, hb: metrics.Headline) -> list[list[Any]]
     for node in sorted(set(ha.final_keys) | set(hb.final_keys), key=_natural):
         rows.append([f"final keys {node}", ha.final_keys.get(node), hb.final_keys.get(node)])
     rows.append(["hashes converged", ha.hashes_converged, hb.hashes_converged])
-    rows.append(["checks failed", ", ".join(ha.checks_failed) or "none",
-                 ", ".join(hb.checks_failed) or "none"])
+    rows.append(
+        ["checks failed", ", ".join(ha.checks_failed) or "none", ", ".join(hb.checks_failed) or "none"]
+    )
     return [[m, x, y, _diff(x, y)] for m, x, y in rows]
 
 
@@ -127,9 +127,14 @@ def timelines(a: Side, b: Side) -> go.Figure:
     """Both runs' role timelines, one above the other, on one time axis."""
     ta, tb = a.traces[0], b.traces[0]
     rows_a, rows_b = figures.timeline_rows(ta), figures.timeline_rows(tb)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        row_heights=[len(rows_a), len(rows_b)],
-                        subplot_titles=[a.label, b.label])
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        row_heights=[len(rows_a), len(rows_b)],
+        subplot_titles=[a.label, b.label],
+    )
     for tr in figures.timeline_traces(ta):
         fig.add_trace(tr, row=1, col=1)
     for tr in figures.timeline_traces(tb, showlegend=False):
@@ -153,19 +158,31 @@ def election_bars(a: Side, b: Side) -> go.Figure:
         labels.append(f"#{i + 1} {e.cause}")
     fig = go.Figure()
     for side, h, color in ((a, ha, SIDE_COLORS[0]), (b, hb, SIDE_COLORS[1])):
-        values = [
-            (h.failovers[i].downtime if i < len(h.failovers) else None) for i in range(n)
-        ]
+        values = [(h.failovers[i].downtime if i < len(h.failovers) else None) for i in range(n)]
         texts = [
-            (f"{h.failovers[i].outcome}: {h.failovers[i].new_leader or 'no leader'}"
-             if i < len(h.failovers) else "no such fault")
+            (
+                f"{h.failovers[i].outcome}: {h.failovers[i].new_leader or 'no leader'}"
+                if i < len(h.failovers)
+                else "no such fault"
+            )
             for i in range(n)
         ]
-        fig.add_trace(go.Bar(x=labels, y=[np.nan if v is None else v for v in values],
-                             name=side.label, marker_color=color, hovertext=texts))
-    fig.update_layout(barmode="group", title={"text": "Downtime after each fault (s)", "x": 0.01},
-                      template="plotly_white", height=340,
-                      margin={"l": 70, "r": 20, "t": 50, "b": 60})
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[np.nan if v is None else v for v in values],
+                name=side.label,
+                marker_color=color,
+                hovertext=texts,
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title={"text": "Downtime after each fault (s)", "x": 0.01},
+        template="plotly_white",
+        height=340,
+        margin={"l": 70, "r": 20, "t": 50, "b": 60},
+    )
     fig.update_yaxes(title_text="fault → new leader (s)", rangemode="tozero")
     return fig
 
@@ -177,10 +194,13 @@ def unavailability(a: Side, b: Side) -> go.Figure:
         for side in (a, b)
         for s, e in metrics.unavailability_windows(side.traces[0])
     ]
-    fig = go.Figure(figures.span_bars(
-        spans, {"no writable leader": "#d1495b"},
-        hover="{row}: no writable leader<br>{start:.3f} s → {end:.3f} s ({duration:.3f} s)",
-    ))
+    fig = go.Figure(
+        figures.span_bars(
+            spans,
+            {"no writable leader": "#d1495b"},
+            hover="{row}: no writable leader<br>{start:.3f} s → {end:.3f} s ({duration:.3f} s)",
+        )
+    )
     fig.update_yaxes(categoryorder="array", categoryarray=[b.label, a.label])
     end = max(metrics.end_time(a.traces[0]), metrics.end_time(b.traces[0]))
     return figures._base_layout(fig, "Unavailability windows", end, 240)
@@ -203,13 +223,26 @@ def progress(a: Side, b: Side) -> go.Figure:
         for side, color in ((a, SIDE_COLORS[0]), (b, SIDE_COLORS[1])):
             t, v = _cluster_max(getter(side.traces[0]))
             t2, v2 = thin(list(t), list(v))
-            fig.add_trace(go.Scatter(x=t2, y=v2, mode="lines", line_shape="hv",
-                                     name=side.label, legendgroup=side.label,
-                                     showlegend=col == 1, line={"color": color}),
-                          row=1, col=col)
-    fig.update_layout(title={"text": "Terms and commit progress", "x": 0.01},
-                      template="plotly_white", height=340,
-                      margin={"l": 70, "r": 20, "t": 60, "b": 40})
+            fig.add_trace(
+                go.Scatter(
+                    x=t2,
+                    y=v2,
+                    mode="lines",
+                    line_shape="hv",
+                    name=side.label,
+                    legendgroup=side.label,
+                    showlegend=col == 1,
+                    line={"color": color},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        title={"text": "Terms and commit progress", "x": 0.01},
+        template="plotly_white",
+        height=340,
+        margin={"l": 70, "r": 20, "t": 60, "b": 40},
+    )
     fig.update_xaxes(title_text="time (s)")
     return fig
 
@@ -247,22 +280,35 @@ def ecdf(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
 def cdfs(a: Side, b: Side) -> go.Figure:
     sa, sb = samples(a), samples(b)
     keys = list(MEASURES)
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[MEASURES[k] for k in keys],
-                        vertical_spacing=0.18)
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[MEASURES[k] for k in keys], vertical_spacing=0.18)
     for i, key in enumerate(keys):
         row, col = i // 2 + 1, i % 2 + 1
         for side, data, color in ((a, sa, SIDE_COLORS[0]), (b, sb, SIDE_COLORS[1])):
             x, y = ecdf(data[key])
             if not x.size:
                 continue
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", line_shape="hv",
-                                     name=f"{side.label} (n={x.size})", legendgroup=side.label,
-                                     showlegend=i == 0, line={"color": color},
-                                     marker={"size": 4}), row=row, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines+markers",
+                    line_shape="hv",
+                    name=f"{side.label} (n={x.size})",
+                    legendgroup=side.label,
+                    showlegend=i == 0,
+                    line={"color": color},
+                    marker={"size": 4},
+                ),
+                row=row,
+                col=col,
+            )
         fig.update_yaxes(range=[0, 1.02], title_text="fraction", row=row, col=col)
-    fig.update_layout(title={"text": "Distributions (empirical CDFs)", "x": 0.01},
-                      template="plotly_white", height=680,
-                      margin={"l": 70, "r": 20, "t": 70, "b": 40})
+    fig.update_layout(
+        title={"text": "Distributions (empirical CDFs)", "x": 0.01},
+        template="plotly_white",
+        height=680,
+        margin={"l": 70, "r": 20, "t": 70, "b": 40},
+    )
     return fig
 
 
@@ -272,18 +318,32 @@ def distribution_rows(a: Side, b: Side) -> list[list[Any]]:
     for key, name in MEASURES.items():
         xa, xb = sa[key], sb[key]
         ma, mb = metrics.quantile(xa, 0.5), metrics.quantile(xb, 0.5)
-        rows.append([
-            name, len(xa), ma, metrics.quantile(xa, 0.9), max(xa, default=None),
-            len(xb), mb, metrics.quantile(xb, 0.9), max(xb, default=None),
-            _diff(ma, mb),
-        ])
+        rows.append(
+            [
+                name,
+                len(xa),
+                ma,
+                metrics.quantile(xa, 0.9),
+                max(xa, default=None),
+                len(xb),
+                mb,
+                metrics.quantile(xb, 0.9),
+                max(xb, default=None),
+                _diff(ma, mb),
+            ]
+        )
     return rows
 
 
 def converged_rows(side: Side) -> list[Any]:
     values = [h.hashes_converged for h in side.headlines]
-    return [side.label, len(values), sum(1 for v in values if v),
-            sum(1 for v in values if v is False), sum(1 for h in side.headlines if h.checks_failed)]
+    return [
+        side.label,
+        len(values),
+        sum(1 for v in values if v),
+        sum(1 for v in values if v is False),
+        sum(1 for h in side.headlines if h.checks_failed),
+    ]
 
 
 # --- the page --------------------------------------------------------------------
@@ -309,11 +369,20 @@ def render_compare(a: Side, b: Side) -> str:
     if len(a.traces) == 1 and len(b.traces) == 1:
         ha, hb = a.headlines[0], b.headlines[0]
         body.append("<h2>Headline numbers</h2>")
-        body.append(table(["measure", a.label, b.label, f"{b.label} - {a.label}"],
-                          headline_rows(ha, hb), table_id="headline", numeric=[1, 2, 3]))
-        for key, fig in (("timelines", timelines(a, b)), ("elections", election_bars(a, b)),
-                         ("unavailability", unavailability(a, b)),
-                         ("progress", progress(a, b))):
+        body.append(
+            table(
+                ["measure", a.label, b.label, f"{b.label} - {a.label}"],
+                headline_rows(ha, hb),
+                table_id="headline",
+                numeric=[1, 2, 3],
+            )
+        )
+        for key, fig in (
+            ("timelines", timelines(a, b)),
+            ("elections", election_bars(a, b)),
+            ("unavailability", unavailability(a, b)),
+            ("progress", progress(a, b)),
+        ):
             body.append(figure_div(fig, f"fig-{key}"))
     else:
         body.append("<h2>Distributions</h2>")
@@ -322,23 +391,44 @@ def render_compare(a: Side, b: Side) -> str:
             "fraction of runs, or of failovers, at or below a value). Curves to the left are "
             "faster.</p>"
         )
-        body.append(table(
-            ["measure", f"{a.label} n", "median", "p90", "max", f"{b.label} n", "median", "p90",
-             "max", "median B - A"],
-            distribution_rows(a, b), table_id="distribution",
-            numeric=[1, 2, 3, 4, 5, 6, 7, 8, 9],
-        ))
-        body.append(table(["side", "runs", "hashes converged", "hashes differ",
-                           "runs with a failed check"],
-                          [converged_rows(a), converged_rows(b)], table_id="convergence",
-                          numeric=[1, 2, 3, 4]))
+        body.append(
+            table(
+                [
+                    "measure",
+                    f"{a.label} n",
+                    "median",
+                    "p90",
+                    "max",
+                    f"{b.label} n",
+                    "median",
+                    "p90",
+                    "max",
+                    "median B - A",
+                ],
+                distribution_rows(a, b),
+                table_id="distribution",
+                numeric=[1, 2, 3, 4, 5, 6, 7, 8, 9],
+            )
+        )
+        body.append(
+            table(
+                ["side", "runs", "hashes converged", "hashes differ", "runs with a failed check"],
+                [converged_rows(a), converged_rows(b)],
+                table_id="convergence",
+                numeric=[1, 2, 3, 4],
+            )
+        )
         body.append(figure_div(cdfs(a, b), "fig-cdfs"))
     return document(f"etcdplay compare: {a.label} vs {b.label}", body)
 
 
 def write_compare(
-    a: Sequence[Trace], b: Sequence[Trace], path: str | Path,
-    *, label_a: str | None = None, label_b: str | None = None,
+    a: Sequence[Trace],
+    b: Sequence[Trace],
+    path: str | Path,
+    *,
+    label_a: str | None = None,
+    label_b: str | None = None,
 ) -> Path:
     """Write the comparison page of runs ``a`` against runs ``b`` (HTML, or PNG)."""
     if not a or not b:

@@ -34,8 +34,16 @@ FAULT_COLORS = {
 }
 HASH_COLORS = {"agree": "#2a9d4b", "differ": "#e76f51", "down": "#d1495b", "unknown": "#cfd6dd"}
 NODE_COLORS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 FAULT_ROW = "faults"
 UNAVAILABLE_COLOR = "rgba(209, 73, 91, 0.18)"
@@ -77,8 +85,13 @@ def span_bars(
             continue
         texts = [
             hover.format(
-                row=s.row, label=s.label, start=s.start, end=s.end, duration=s.duration,
-                term="" if s.term is None else s.term, detail=s.detail,
+                row=s.row,
+                label=s.label,
+                start=s.start,
+                end=s.end,
+                duration=s.duration,
+                term="" if s.term is None else s.term,
+                detail=s.detail,
             )
             for s in items
         ]
@@ -108,9 +121,7 @@ def fault_span_items(trace: Trace) -> list[metrics.Span]:
     for f in metrics.fault_spans(trace):
         undone = f"undone by {f.undone_by}" if f.undone_by else "lasted to the end"
         spans.append(
-            metrics.Span(
-                FAULT_ROW, f.start, f.end, f.action, detail=f"#{f.index} {f.describe}, {undone}"
-            )
+            metrics.Span(FAULT_ROW, f.start, f.end, f.action, detail=f"#{f.index} {f.describe}, {undone}")
         )
     return spans
 
@@ -118,18 +129,22 @@ def fault_span_items(trace: Trace) -> list[metrics.Span]:
 FAULT_HOVER = "{detail}<br>{start:.3f} s → {end:.3f} s ({duration:.3f} s)"
 
 
-def timeline_traces(
-    trace: Trace, *, legendgroup_prefix: str = "", showlegend: bool = True
-) -> list[go.Bar]:
+def timeline_traces(trace: Trace, *, legendgroup_prefix: str = "", showlegend: bool = True) -> list[go.Bar]:
     """Role bands per node and a row of fault spans (for reuse in comparisons)."""
     return [
         *span_bars(
-            metrics.role_spans(trace), ROLE_COLORS, hover=ROLE_HOVER,
-            legendgroup_prefix=legendgroup_prefix, showlegend=showlegend,
+            metrics.role_spans(trace),
+            ROLE_COLORS,
+            hover=ROLE_HOVER,
+            legendgroup_prefix=legendgroup_prefix,
+            showlegend=showlegend,
         ),
         *span_bars(
-            fault_span_items(trace), FAULT_COLORS, hover=FAULT_HOVER,
-            legendgroup_prefix=legendgroup_prefix, showlegend=showlegend,
+            fault_span_items(trace),
+            FAULT_COLORS,
+            hover=FAULT_HOVER,
+            legendgroup_prefix=legendgroup_prefix,
+            showlegend=showlegend,
         ),
     ]
 
@@ -193,7 +208,11 @@ def _series_traces(
         t, v = thin(s.t, s.v, max_points, step=step)
         traces.append(
             go.Scatter(
-                x=t, y=v, mode="lines", line_shape="hv", name=f"{node}{name_suffix}",
+                x=t,
+                y=v,
+                mode="lines",
+                line_shape="hv",
+                name=f"{node}{name_suffix}",
                 legendgroup=node if legendgroup else None,
                 line={"color": node_color(i), "dash": dash, "width": 1.5},
                 hovertemplate=f"{node}{name_suffix}: %{{y}} at %{{x:.3f}} s<extra></extra>",
@@ -215,10 +234,16 @@ def progress(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
     nodes = metrics.node_names(trace)
     fig = go.Figure(
         [
-            *_series_traces(metrics.commit_series(trace), nodes, name_suffix=" commit",
-                            max_points=max_points),
-            *_series_traces(metrics.status_series(trace, "applied"), nodes,
-                            name_suffix=" applied", dash="dot", max_points=max_points),
+            *_series_traces(
+                metrics.commit_series(trace), nodes, name_suffix=" commit", max_points=max_points
+            ),
+            *_series_traces(
+                metrics.status_series(trace, "applied"),
+                nodes,
+                name_suffix=" applied",
+                dash="dot",
+                max_points=max_points,
+            ),
         ]
     )
     fig.update_yaxes(title_text="index", rangemode="tozero")
@@ -231,8 +256,7 @@ HASH_HOVER = "{row}: {label}<br>hash {detail}<br>{start:.3f} s → {end:.3f} s"
 def data(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
     """Key count per node (top) and whether its hash agrees with the majority (bottom)."""
     nodes = metrics.node_names(trace)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38],
-                        vertical_spacing=0.06)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     for tr in _series_traces(metrics.status_series(trace, "keys"), nodes, max_points=max_points):
         fig.add_trace(tr, row=1, col=1)
     spans = metrics.hash_agreement(trace)
@@ -249,8 +273,9 @@ def data(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
         fig.add_trace(tr, row=2, col=1)
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="keys", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(nodes)),
-                     title_text="hash", row=2, col=1)
+    fig.update_yaxes(
+        categoryorder="array", categoryarray=list(reversed(nodes)), title_text="hash", row=2, col=1
+    )
     _base_layout(fig, f"Keys and hash agreement per node{hidden}", end, 300 + 30 * len(nodes))
     fig.update_xaxes(title_text="", row=1, col=1)
     return fig
@@ -281,8 +306,13 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
     if windows:
         traces.append(
             go.Scatter(
-                x=xs, y=ys, fill="toself", mode="lines", line={"width": 0},
-                fillcolor=UNAVAILABLE_COLOR, name="no leader could accept writes",
+                x=xs,
+                y=ys,
+                fill="toself",
+                mode="lines",
+                line={"width": 0},
+                fillcolor=UNAVAILABLE_COLOR,
+                name="no leader could accept writes",
                 hoverinfo="skip",
             )
         )
@@ -290,7 +320,10 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
         ot, ol = minmax(t[ok], lat[ok], max_points)
         traces.append(
             go.Scatter(
-                x=ot, y=ol, mode="markers", name="write ok",
+                x=ot,
+                y=ol,
+                mode="markers",
+                name="write ok",
                 marker={"size": 4, "color": "#2a6f97"},
                 hovertemplate="ok write: %{y:.1f} ms at %{x:.3f} s<extra></extra>",
             )
@@ -300,7 +333,10 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
         keep = failed if failed.size <= max_points else failed[:: failed.size // max_points + 1]
         traces.append(
             go.Scatter(
-                x=t[keep], y=lat[keep], mode="markers", name=f"write failed ({failed.size})",
+                x=t[keep],
+                y=lat[keep],
+                mode="markers",
+                name=f"write failed ({failed.size})",
                 marker={"size": 8, "symbol": "x", "color": "#d1495b"},
                 hovertext=[f"failed after {lat[i]:.1f} ms: {writes.error[i]}" for i in keep],
                 hoverinfo="text",

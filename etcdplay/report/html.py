@@ -59,9 +59,7 @@ def header_html(trace: Trace, title: str) -> str:
         meta.append(("started", trace.header["started_at"]))
     if not end:
         meta.append(("note", "no end event: the run was cut short"))
-    spans = "".join(
-        f'<span data-field="{esc(k)}"><b>{esc(k)}</b> {esc(v)}</span>' for k, v in meta
-    )
+    spans = "".join(f'<span data-field="{esc(k)}"><b>{esc(k)}</b> {esc(v)}</span>' for k, v in meta)
     description = scenario.get("description") or ""
     return (
         f"<header><h1>{esc(title)} {badge}</h1>"
@@ -74,7 +72,7 @@ def header_html(trace: Trace, title: str) -> str:
 def checks_html(trace: Trace) -> str:
     results = metrics.checks(trace)
     if not results:
-        return "<h2>Checks</h2><p class=\"help\">No check results in this trace.</p>"
+        return '<h2>Checks</h2><p class="help">No check results in this trace.</p>'
     rows = [
         (
             "held" if c.get("ok") else "FAILED",
@@ -87,14 +85,27 @@ def checks_html(trace: Trace) -> str:
     ]
     classes = ["" if c.get("ok") else "failed" for c in results]
     return "<h2>Checks</h2>" + table(
-        ["result", "check", "at (s)", "nodes", "detail"], rows, table_id="checks",
-        numeric=[2], row_classes=classes,
+        ["result", "check", "at (s)", "nodes", "detail"],
+        rows,
+        table_id="checks",
+        numeric=[2],
+        row_classes=classes,
     )
 
 
 ELECTION_HEADERS = [
-    "#", "cause", "at (s)", "old leader", "outcome", "new leader", "term",
-    "downtime (s)", "campaign (s)", "rounds", "split votes", "pre-votes",
+    "#",
+    "cause",
+    "at (s)",
+    "old leader",
+    "outcome",
+    "new leader",
+    "term",
+    "downtime (s)",
+    "campaign (s)",
+    "rounds",
+    "split votes",
+    "pre-votes",
 ]
 
 
@@ -104,8 +115,18 @@ def election_rows(found: list[metrics.Election]) -> list[list[Any]]:
         old = f"{e.old_leader} (term {e.old_term})" if e.old_leader else "\u2013"
         rows.append(
             [
-                e.fault_index, e.cause, e.at, old, e.outcome, e.new_leader, e.new_term,
-                e.downtime, e.campaign, e.rounds, e.split_votes, e.pre_votes,
+                e.fault_index,
+                e.cause,
+                e.at,
+                old,
+                e.outcome,
+                e.new_leader,
+                e.new_term,
+                e.downtime,
+                e.campaign,
+                e.rounds,
+                e.split_votes,
+                e.pre_votes,
             ]
         )
     return rows
@@ -121,8 +142,13 @@ def elections_html(trace: Trace) -> str:
         "request to that leader; rounds are the terms candidates stood in, and every round "
         "but the winning one is a split (or lost) vote. <i>kept</i>: the leader survived the "
         "fault; <i>unresolved</i>: no new leader before the next fault or the end.</p>"
-        + table(ELECTION_HEADERS, election_rows(found), table_id="elections",
-                numeric=[0, 2, 6, 7, 8, 9, 10, 11], row_classes=classes)
+        + table(
+            ELECTION_HEADERS,
+            election_rows(found),
+            table_id="elections",
+            numeric=[0, 2, 6, 7, 8, 9, 10, 11],
+            row_classes=classes,
+        )
     )
 
 
@@ -138,19 +164,27 @@ def final_status_html(trace: Trace) -> str:
             [
                 node,
                 "yes" if s.get("running") else ("no" if s else "\u2013"),
-                s.get("role"), s.get("term"), s.get("leader"), s.get("commit"),
-                s.get("applied"), s.get("revision"), s.get("keys"), s.get("hash"),
+                s.get("role"),
+                s.get("term"),
+                s.get("leader"),
+                s.get("commit"),
+                s.get("applied"),
+                s.get("revision"),
+                s.get("keys"),
+                s.get("hash"),
             ]
         )
-    verdict = {True: "all running nodes' hashes match", False: "hashes differ",
-               None: "hashes unknown"}[converged]
+    verdict = {True: "all running nodes' hashes match", False: "hashes differ", None: "hashes unknown"}[
+        converged
+    ]
     return (
         f'<h2>Final status <span class="badge {"pass" if converged else "fail"}" '
         f'id="converged">{esc(verdict)}</span></h2>'
         + table(
-            ["node", "running", "role", "term", "leader", "commit", "applied", "revision",
-             "keys", "hash"],
-            rows, table_id="final-status", numeric=[3, 5, 6, 7, 8],
+            ["node", "running", "role", "term", "leader", "commit", "applied", "revision", "keys", "hash"],
+            rows,
+            table_id="final-status",
+            numeric=[3, 5, 6, 7, 8],
         )
     )
 
@@ -163,8 +197,10 @@ def summary_html(trace: Trace) -> str:
         ["highest term", h.max_term],
         ["time without a writable leader (s)", h.unavailable],
         ["writes (failed)", f"{h.writes} ({h.failed_writes})"],
-        ["write latency p50 / p99 (ms)",
-         f"{fmt(_ms(h.write_latency_p50), 1)} / {fmt(_ms(h.write_latency_p99), 1)}"],
+        [
+            "write latency p50 / p99 (ms)",
+            f"{fmt(_ms(h.write_latency_p50), 1)} / {fmt(_ms(h.write_latency_p99), 1)}",
+        ],
     ]
     return "<h2>Summary</h2>" + table(["measure", "value"], rows, table_id="summary", numeric=[1])
 
@@ -181,10 +217,14 @@ def render_report(trace: Trace | TraceWriter, *, max_points: int | None = None) 
     title = f"{trace.scenario_name} ({trace.backend}, seed {trace.seed})"
     kwargs = {"max_points": max_points} if max_points else {}
     figs = figures.panels(trace, **kwargs)
-    body = [header_html(trace, title), summary_html(trace), checks_html(trace),
-            elections_html(trace)]
-    titles = {"timeline": "Timeline", "terms": "Terms", "progress": "Commit progress",
-              "data": "Data: keys and hashes", "client": "Client view"}
+    body = [header_html(trace, title), summary_html(trace), checks_html(trace), elections_html(trace)]
+    titles = {
+        "timeline": "Timeline",
+        "terms": "Terms",
+        "progress": "Commit progress",
+        "data": "Data: keys and hashes",
+        "client": "Client view",
+    }
     for key, fig in figs.items():
         body.append(f'<h2 id="h-{key}">{esc(titles[key])}</h2>')
         body.append(f'<p class="help">{esc(HELP[key])}</p>')

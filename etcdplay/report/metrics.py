@@ -224,9 +224,7 @@ def fault_spans(trace: Trace) -> list[FaultSpan]:
         for item in open_:
             network = item["action"] in ("partition", "isolate", "delay")
             closes = (action == "heal" and network) or (
-                action == "restart"
-                and not network
-                and (not nodes or set(item["nodes"]) <= set(nodes))
+                action == "restart" and not network and (not nodes or set(item["nodes"]) <= set(nodes))
             )
             if closes:
                 spans.append(FaultSpan(**item, end=t, undone_by=action))
@@ -588,9 +586,7 @@ def headline(trace: Trace, label: str | None = None) -> Headline:
         failed_writes=writes.failed,
         write_latency_p50=quantile(ok_latency, 0.5),
         write_latency_p99=quantile(ok_latency, 0.99),
-        final_keys={
-            n: _int(final[n].get("keys")) if n in final else None for n in node_names(trace)
-        },
+        final_keys={n: _int(final[n].get("keys")) if n in final else None for n in node_names(trace)},
         hashes_converged=hashes_converged(trace),
         checks_failed=[str(c.get("name")) for c in checks(trace) if not c.get("ok")],
     )

@@ -93,7 +93,7 @@ def document(title: str, body: Sequence[str]) -> str:
     """A complete page with plotly.js embedded once in the head."""
     return "".join(
         [
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
             f"<title>{esc(title)}</title>",
             # an empty icon: no favicon request
             '<link rel="icon" href="data:,">',

@@ -21,8 +21,12 @@ from plotly.subplots import make_subplots
 from etcdplay.report.errors import ReportError
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-TYPICAL_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome",
-                 "/snap/bin/chromium")
+TYPICAL_PATHS = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/snap/bin/chromium",
+)
 WIDTH = 1400
 
 
@@ -53,26 +57,34 @@ def stack(figures: Sequence[go.Figure], title: str) -> go.Figure:
     """All panels one above another in one figure, axes and categories kept."""
     heights = [float(f.layout.height or 350) for f in figures]
     fig = make_subplots(
-        rows=len(figures), cols=1, row_heights=heights, vertical_spacing=0.35 / len(figures),
+        rows=len(figures),
+        cols=1,
+        row_heights=heights,
+        vertical_spacing=0.35 / len(figures),
         subplot_titles=[str(f.layout.title.text or "") for f in figures],
     )
     for row, panel in enumerate(figures, start=1):
         # a panel may itself have subplots (keys and hashes): keep its first axis pair
         for tr in panel.data:
-            if getattr(tr, "xaxis", "x") not in (None, "x") or getattr(tr, "yaxis", "y") not in (
-                None, "y"
-            ):
+            if getattr(tr, "xaxis", "x") not in (None, "x") or getattr(tr, "yaxis", "y") not in (None, "y"):
                 continue
             fig.add_trace(tr, row=row, col=1)
         yaxis = panel.layout.yaxis
         fig.update_yaxes(
-            title_text=yaxis.title.text, categoryorder=yaxis.categoryorder,
-            categoryarray=yaxis.categoryarray, row=row, col=1,
+            title_text=yaxis.title.text,
+            categoryorder=yaxis.categoryorder,
+            categoryarray=yaxis.categoryarray,
+            row=row,
+            col=1,
         )
         fig.update_xaxes(range=panel.layout.xaxis.range, row=row, col=1)
     fig.update_layout(
-        title={"text": title, "x": 0.01}, height=int(sum(heights) + 150), width=WIDTH,
-        barmode="overlay", template="plotly_white", showlegend=False,
+        title={"text": title, "x": 0.01},
+        height=int(sum(heights) + 150),
+        width=WIDTH,
+        barmode="overlay",
+        template="plotly_white",
+        showlegend=False,
         margin={"l": 80, "r": 20, "t": 90, "b": 40},
     )
     return fig
@@ -103,7 +115,9 @@ def write_png(figures: Sequence[go.Figure], out: Path, *, title: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         kaleido.write_fig_sync(
-            fig, path=str(out), opts={"format": "png", "width": WIDTH, "height": fig.layout.height or 600},
+            fig,
+            path=str(out),
+            opts={"format": "png", "width": WIDTH, "height": fig.layout.height or 600},
             kopts=kopts,
         )
     except Exception as exc:  # kaleido/choreographer raise many kinds; say which, in one line

@@ -172,9 +172,7 @@ class ClientService:
         pending.finished = True
         latency = self._sched.now() - pending.started
         pending.done(
-            ClientResult(
-                pending.op, pending.key, ok, latency, value, error, pending.endpoint, pending.source
-            )
+            ClientResult(pending.op, pending.key, ok, latency, value, error, pending.endpoint, pending.source)
         )
 
     def _time_out(self, rid: int) -> None:
@@ -216,9 +214,7 @@ class ClientService:
             leader = exc.leader_hint
             if leader is None or leader == node.name or hops >= MAX_FORWARD_HOPS:
                 return  # dropped, as etcd's raft drops proposals with no leader
-            self._net.send(
-                node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1)
-            )
+            self._net.send(node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1))
 
     def _member_receive(self, node: SimNode, message: Any) -> None:
         if isinstance(message, ForwardedProposal):

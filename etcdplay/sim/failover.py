@@ -201,9 +201,7 @@ class _Trial:
         self.net.drop = None  # the new leader's appends reach everyone
         followers = [n for n in self.names if n != self.leader]
         # Crash up-to-date followers first: fewer servers can win, the harder case.
-        order = [n for n in followers if n not in self.stale] + [
-            n for n in followers if n in self.stale
-        ]
+        order = [n for n in followers if n not in self.stale] + [n for n in followers if n in self.stale]
         self.down = [self.leader, *order[: self.p.failed]]
         for name in self.down:
             self.nodes[name].crash()

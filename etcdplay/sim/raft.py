@@ -165,11 +165,7 @@ class Output:
     events: list[RaftEvent] = field(default_factory=list)
 
     def must_persist(self) -> bool:
-        return (
-            self.hard_state is not None
-            or self.log_truncated_from is not None
-            or bool(self.appended)
-        )
+        return self.hard_state is not None or self.log_truncated_from is not None or bool(self.appended)
 
 
 class NotLeader(Exception):
@@ -538,9 +534,7 @@ class RaftNode:
         elif m.term < self._term:
             if isinstance(m, AppendRequest):
                 # our higher term makes a stale leader step down
-                self._out.messages.append(
-                    AppendResponse(self._id, m.src, self._term, False, m.prev_index, 0)
-                )
+                self._out.messages.append(AppendResponse(self._id, m.src, self._term, False, m.prev_index, 0))
             elif isinstance(m, VoteRequest) and m.pre_vote:
                 self._out.messages.append(VoteResponse(self._id, m.src, self._term, False, True))
             # other stale messages are dropped, as etcd does

@@ -118,8 +118,7 @@ class SafetyMonitor:
             if out.log_truncated_from is not None or out.appended:
                 was_leader = self._leader_obj.get(node_id) is node
                 stepped_down = any(
-                    ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value
-                    for ev in out.events
+                    ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value for ev in out.events
                 )
                 self.on_log_change(
                     node_id,
@@ -229,8 +228,7 @@ class SafetyMonitor:
                     LOG_MATCHING,
                     now,
                     [prior[1], node_id],
-                    f"logs agree on (index {e.index}, term {e.term}) "
-                    f"but differ in that entry or before it",
+                    f"logs agree on (index {e.index}, term {e.term}) but differ in that entry or before it",
                 )
 
     def on_commit(self, node_id: str, entries: Sequence[Entry], now: float) -> None:
@@ -247,8 +245,7 @@ class SafetyMonitor:
                         STATE_MACHINE_SAFETY,
                         now,
                         [node_id],
-                        f"applied {_describe(e)} at index {i}, another node applied "
-                        f"{_describe(first)}",
+                        f"applied {_describe(e)} at index {i}, another node applied {_describe(first)}",
                     )
             elif i == len(applied):
                 applied.append(e)

@@ -66,9 +66,7 @@ class TimerModel(Protocol):
     def base_election_timeout(self) -> float:
         """Seconds: what the Raft core is told (its check-quorum lease)."""
 
-    def for_node(
-        self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks
-    ) -> NodeTimers: ...
+    def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers: ...
 
 
 # --- the Raft paper's model -----------------------------------------------------
@@ -89,9 +87,7 @@ class ElectionTimer:
         "running",
     )
 
-    def __init__(
-        self, scheduler: Scheduler, rng: random.Random, lo: float, hi: float, fire: Fire
-    ) -> None:
+    def __init__(self, scheduler: Scheduler, rng: random.Random, lo: float, hi: float, fire: Fire) -> None:
         self._sched = scheduler
         self._rng = rng
         self._lo, self._hi = lo, hi
@@ -311,9 +307,7 @@ class EtcdTimerModel:
         return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks)
 
 
-def timer_model(
-    kind: str, heartbeat_ms: float, election_ms: float | tuple[float, float]
-) -> TimerModel:
+def timer_model(kind: str, heartbeat_ms: float, election_ms: float | tuple[float, float]) -> TimerModel:
     """The model a ClusterSpec (or failover params) asks for; times in ms."""
     if kind == "etcd":
         if isinstance(election_ms, tuple):
