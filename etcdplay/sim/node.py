@@ -91,6 +91,7 @@ class SimNode:
         self.name = name
         self.peers = [p for p in peers if p != name]
         self._sched = scheduler
+        self._now = scheduler.now
         self._net = network
         self._timer_model = timers
         self._disk = disk
@@ -201,7 +202,7 @@ class SimNode:
         if type(message) in _RAFT_MESSAGES:
             if self.on_receive is not None:
                 self.on_receive(self.name, message)
-            self._handle(raft.step(message, self._sched.now()))
+            self._handle(raft.step(message, self._now()))
         elif self.on_other is not None:
             self.on_other(self, message)
 
@@ -232,25 +233,29 @@ class SimNode:
     def _handle(self, out: Output) -> None:
         raft = self.raft
         assert raft is not None
-        now = self._sched.now()
+        now = self._now()
         if self.on_output is not None:
             self.on_output(self.name, raft, out, now)
-        if out.events:
+        events = out.events
+        if events:
             on_event = self.on_event
-            for event in out.events:
-                if on_event is not None:
-                    on_event(self.name, event, now)
+            if on_event is not None:
+                name = self.name
+                for event in events:
+                    on_event(name, event, now)
         timers = self.timers
         if timers is not None:
-            leader = raft.role is Role.LEADER
+            role = raft.role
+            leader = role is Role.LEADER
             if leader != self._is_leader:
                 self._is_leader = leader
                 timers.set_leader(leader)
             if out.reset_election_timer:
-                timers.reset_election(raft.term, raft.role.value)
+                # A Role is a str equal to its value.
+                timers.reset_election(raft.term, role)
         if self._writing or self._queue:
             self._queue.append(out)
-        elif out.must_persist():
+        elif out.hard_state is not None or out.log_truncated_from is not None or out.appended:
             self._queue.append(out)
             self._write()
         else:
@@ -269,17 +274,19 @@ class SimNode:
         if incarnation != self._incarnation:
             return  # crashed while writing: the write is lost
         storage = self.storage
+        log = storage.log
         for out in batch:
-            if out.hard_state is not None:
-                hs = out.hard_state
+            hs = out.hard_state
+            if hs is not None:
                 storage.hard_state = HardState(hs.term, hs.voted_for, hs.commit)
             if out.log_truncated_from is not None:
-                del storage.log[out.log_truncated_from - 1 :]
+                del log[out.log_truncated_from - 1 :]
             if out.appended:
-                storage.log.extend(out.appended)
+                log.extend(out.appended)
         self._writing = False
+        release = self._release
         for out in batch:
-            self._release(out)
+            release(out)
         if self._queue:
             if any(out.must_persist() for out in self._queue):
                 self._write()
@@ -326,12 +333,24 @@ class SimNode:
 
 
 def item_digest(key: str, value: str) -> int:
+    # Every member applies the same items, so most calls repeat a recent one.
+    cached = _digests.get((key, value))
+    if cached is not None:
+        return cached
     h = hashlib.blake2b(digest_size=8)
     kb, vb = key.encode(), value.encode()
     h.update(len(kb).to_bytes(4, "big"))
     h.update(kb)
     h.update(vb)
-    return int.from_bytes(h.digest(), "big")
+    digest = int.from_bytes(h.digest(), "big")
+    if len(_digests) >= _DIGEST_CACHE:
+        _digests.clear()
+    _digests[key, value] = digest
+    return digest
+
+
+_DIGEST_CACHE = 4096
+_digests: dict[tuple[str, str], int] = {}
 
 
 def _copy_storage(storage: Storage) -> Storage:

@@ -117,7 +117,7 @@ class SafetyMonitor:
         else:
             if out.log_truncated_from is not None or out.appended:
                 was_leader = self._leader_obj.get(node_id) is node
-                stepped_down = any(
+                stepped_down = bool(out.events) and any(
                     ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value
                     for ev in out.events
                 )
@@ -129,7 +129,7 @@ class SafetyMonitor:
                     is_leader=was_leader and not stepped_down,
                 )
             chain = self._chains[node_id]
-            if len(chain) - 1 != node.last_index:
+            if len(chain) - 1 != len(node.log):
                 self._violate(
                     LOG_MATCHING,
                     now,
