@@ -156,7 +156,7 @@ class SimNode:
         self._net.attach(self.name, self.receive)
         if not fresh:
             # Hands back log[1..commit] so the new KV store catches up.
-            self._handle(self.raft.flush(now))
+            self._handle(self.raft.flush(now), now)
 
     def crash(self) -> None:
         """Lose everything volatile, keep ``storage``."""
@@ -202,7 +202,8 @@ class SimNode:
         if type(message) in _RAFT_MESSAGES:
             if self.on_receive is not None:
                 self.on_receive(self.name, message)
-            self._handle(raft.step(message, self._now()))
+            now = self._now()
+            self._handle(raft.step(message, now), now)
         elif self.on_other is not None:
             self.on_other(self, message)
 
@@ -210,7 +211,8 @@ class SimNode:
         """Propose on this node; raises ``NotLeader`` when it does not lead."""
         if self.raft is None:
             raise RuntimeError(f"{self.name} is down")
-        self._handle(self.raft.propose(command, self._sched.now()))
+        now = self._now()
+        self._handle(self.raft.propose(command, now), now)
 
     def campaign_now(self) -> None:
         """Act as if the election timer fired (used to bootstrap experiments)."""
@@ -218,22 +220,25 @@ class SimNode:
 
     def _election_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.election_timeout_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.election_timeout_fired(now), now)
 
     def _heartbeat_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.heartbeat_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.heartbeat_fired(now), now)
 
     def _check_quorum_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.check_quorum_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.check_quorum_fired(now), now)
 
     # --- outputs ------------------------------------------------------------------
 
-    def _handle(self, out: Output) -> None:
+    def _handle(self, out: Output, now: float) -> None:
+        """``out`` was produced at ``now`` (the current time)."""
         raft = self.raft
         assert raft is not None
-        now = self._now()
         if self.on_output is not None:
             self.on_output(self.name, raft, out, now)
         events = out.events

@@ -364,7 +364,15 @@ class RaftNode:
         self._now = now
         out = self._out = Output()
         term, voted_for, commit = self._term, self._voted_for, self._commit
-        self._step(msg, now)
+        # _step's same-term append dispatch, inlined
+        if msg.term == term and type(msg) is AppendRequest:
+            self._on_append(msg, now)
+        elif msg.term == term and type(msg) is AppendResponse:
+            if self._role is Role.LEADER:
+                self._active[msg.src] = True
+                self._on_append_response(msg)
+        else:
+            self._step(msg, now)
         if self._term != term or self._voted_for != voted_for or self._commit != commit:
             out.hard_state = HardState(self._term, self._voted_for, self._commit)
         commit = self._commit
