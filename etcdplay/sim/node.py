@@ -304,10 +304,7 @@ class SimNode:
     def _release(self, out: Output) -> None:
         """The output is durable: let the world see it."""
         if out.messages:
-            send = self._net.send
-            src = self.name
-            for m in out.messages:
-                send(src, m.dst, m)
+            self._net.send_all(self.name, out.messages)
         if out.committed:
             kv = self.kv
             on_apply = self.on_apply
