@@ -115,7 +115,15 @@ class SafetyMonitor:
             self._leader_obj.pop(node_id, None)
             self.resync(node_id, node.log, now)
         else:
-            if out.log_truncated_from is not None or out.appended:
+            appended = out.appended
+            truncated = out.log_truncated_from
+            if truncated is None and appended:
+                chain = self._chains[node_id]
+                if appended[0].index >= len(chain):
+                    # the common case, entries added at the end: nothing was cut
+                    self._extend(node_id, chain, appended, now)
+                    appended = []
+            if truncated is not None or appended:
                 was_leader = self._leader_obj.get(node_id) is node
                 stepped_down = bool(out.events) and any(
                     ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value
