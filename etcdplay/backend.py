@@ -10,7 +10,7 @@ everything a backend observes goes into the run's ``TraceWriter``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
 from etcdplay.distributions import Distribution
@@ -39,9 +39,11 @@ class NodeStatus:
 
     def as_fields(self) -> dict[str, Any]:
         """The fields of a trace ``status`` event (without ``name``)."""
-        fields = asdict(self)
-        del fields["name"]
-        return fields
+        # asdict would deep-copy; every field is a str, bool, int or None.
+        return {f: getattr(self, f) for f in _STATUS_FIELDS}
+
+
+_STATUS_FIELDS = tuple(f.name for f in fields(NodeStatus) if f.name != "name")
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,9 @@ class TraceWriter:
         self._keep = keep
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
+        # A snapshot of _subscribers taken under the lock at each change, so
+        # writing an event need not copy the list.
+        self._notify: tuple[Subscriber, ...] = ()
         self.events: list[Event] = []
         self.header: Event = {"t": 0.0, "kind": "header", "schema": SCHEMA_VERSION, **header}
         self._write(self.header)
@@ -90,6 +93,18 @@ class TraceWriter:
         self._write(event)
         return event
 
+    def emit_fields(self, t: float, kind: str, node: str | None, fields: dict[str, Any]) -> Event:
+        """``emit`` with the fields as one dict (not copied into keywords):
+        the same event, for the simulator's hot path."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown trace event kind {kind!r}")
+        event: Event = {"t": round(float(t), 6), "kind": kind}
+        if node is not None:
+            event["node"] = node
+        event.update(fields)
+        self._write(event)
+        return event
+
     def _write(self, event: Event) -> None:
         with self._lock:
             if self._keep:
@@ -97,7 +112,7 @@ class TraceWriter:
             if self._sink is not None:
                 self._sink.write(encode(event))
                 self._sink.write("\n")
-            subscribers = list(self._subscribers)
+            subscribers = self._notify
         for callback in subscribers:
             callback(event)
 
@@ -105,11 +120,13 @@ class TraceWriter:
         """Call ``callback`` with every later event; returns an unsubscribe function."""
         with self._lock:
             self._subscribers.append(callback)
+            self._notify = tuple(self._subscribers)
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
+                    self._notify = tuple(self._subscribers)
 
         return unsubscribe
 

@@ -138,7 +138,7 @@ class SimBackend:
 
     def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
         assert self._trace is not None
-        self._trace.emit(now, event.kind, node, **event.fields)
+        self._trace.emit_fields(now, event.kind, node, event.fields)
 
     def _emit_status(self) -> None:
         assert self._trace is not None

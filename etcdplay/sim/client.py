@@ -208,13 +208,20 @@ class ClientService:
         self._propose(node, command, hops=0)
 
     def _propose(self, node: SimNode, command: Command, hops: int) -> None:
-        try:
-            node.propose(command)
-        except NotLeader as exc:
-            leader = exc.leader_hint
-            if leader is None or leader == node.name or hops >= MAX_FORWARD_HOPS:
-                return  # dropped, as etcd's raft drops proposals with no leader
-            self._net.send(node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1))
+        raft = node.raft
+        if raft is not None and raft.role is not Role.LEADER:
+            # what node.propose would raise NotLeader for, without the cost
+            # of an exception (most requests reach a follower first)
+            leader = raft.leader
+        else:
+            try:
+                node.propose(command)
+                return
+            except NotLeader as exc:
+                leader = exc.leader_hint
+        if leader is None or leader == node.name or hops >= MAX_FORWARD_HOPS:
+            return  # dropped, as etcd's raft drops proposals with no leader
+        self._net.send(node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1))
 
     def _member_receive(self, node: SimNode, message: Any) -> None:
         if isinstance(message, ForwardedProposal):

@@ -102,17 +102,28 @@ class SimpyScheduler:
         heapq.heappush(env._queue, (when, NORMAL, next(env._eid), _Call(env, callback, args)))
 
 
+#: Calls at least this far (seconds) in the future wait in a second heap.
+FAR = 1.0
+
+
 class HeapScheduler:
     """The smallest event loop: a heap of (time, sequence, callback, args).
 
     The sequence number breaks ties in scheduling order, so runs are
     deterministic and a message never overtakes one sent earlier for the
     same instant.
+
+    Calls ``FAR`` seconds or more ahead (request timeouts: one per client
+    request, nearly all of them moot) go into a second heap, so the first
+    one, which every message and disk write passes through, stays small.
+    The loop always runs the smaller (time, sequence) of the two heads: the
+    order is exactly that of one heap.
     """
 
     def __init__(self) -> None:
         self._now = 0.0
         self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._far: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._halted = False
         self.events = 0
@@ -121,10 +132,16 @@ class HeapScheduler:
         return self._now
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
+        heapq.heappush(
+            self._far if delay >= FAR else self._heap,
+            (self._now + delay, next(self._seq), callback, args),
+        )
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), callback, args))
+        heapq.heappush(
+            self._far if when - self._now >= FAR else self._heap,
+            (when, next(self._seq), callback, args),
+        )
 
     def halt(self) -> None:
         """Make the current ``run`` return after the call in progress."""
@@ -134,16 +151,25 @@ class HeapScheduler:
         """Process calls up to time ``until``, or until ``stop()`` turns true
         (checked after each call), or until a call invokes ``halt()``."""
         heap = self._heap
+        far = self._far
         pop = heapq.heappop
         count = 0
         self._halted = False
-        while heap and heap[0][0] <= until:
-            self._now, _, fn, args = pop(heap)
+        interrupted = False
+        while True:
+            if far and (not heap or far[0] < heap[0]):
+                if far[0][0] > until:
+                    break
+                self._now, _, fn, args = pop(far)
+            elif heap and heap[0][0] <= until:
+                self._now, _, fn, args = pop(heap)
+            else:
+                break
             fn(*args)
             count += 1
             if self._halted or (stop is not None and stop()):
+                interrupted = True
                 break
-        else:
-            if until != float("inf"):
-                self._now = max(self._now, until)
+        if not interrupted and until != float("inf"):
+            self._now = max(self._now, until)
         self.events += count

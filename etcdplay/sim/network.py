@@ -53,20 +53,48 @@ def sampler(dist: Distribution, rng: random.Random) -> Callable[[], float]:
         seconds = dist.sample(rng)
         return lambda: seconds
     if dist.kind == "uniform":
-        lo, hi = dist.params[0], dist.params[1]
-        uniform = rng.uniform
-        return lambda: uniform(lo, hi) / 1000.0
+        # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random(): the same
+        # arithmetic, so the same floats, without a method call per draw.
+        lo, span = dist.params[0], dist.params[1] - dist.params[0]
+        rand = rng.random
+        return lambda: (lo + span * rand()) / 1000.0
     return lambda: dist.sample(rng)
+
+
+class _Member:
+    """Where messages for one member go, and which incarnation of it runs."""
+
+    __slots__ = ("incarnation", "receiver")
+
+    def __init__(self) -> None:
+        self.incarnation = 0
+        self.receiver: Receiver | None = None
 
 
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("extra", "last_arrival")
+    __slots__ = ("extra", "last_arrival", "net", "target", "up")
 
-    def __init__(self) -> None:
+    def __init__(self, net: Network, target: _Member) -> None:
         self.extra: Distribution | None = None
         self.last_arrival = 0.0
+        self.net = net
+        self.target = target
+        self.up = True  # not cut by a partition (mirrors the graph's edge)
+
+    def arrive(self, incarnation: int, message: Any) -> None:
+        stats = self.net.stats
+        if not self.up:
+            stats.dropped_partition += 1
+            return
+        target = self.target
+        receiver = target.receiver
+        if target.incarnation != incarnation or receiver is None:
+            stats.dropped_down += 1
+            return
+        stats.delivered += 1
+        receiver(message)
 
 
 class Network:
@@ -85,67 +113,91 @@ class Network:
         self.loss = loss
         self._rng = rng
         self.graph: nx.Graph = nx.complete_graph(self.names)
-        # The hot path asks "can src reach dst?" twice per message; a plain
-        # dict of sets mirrors the graph's edges ~3x faster than its views.
+        # A plain dict of sets mirrors the graph's edges (~3x faster than its
+        # views), and each link's ``up`` flag mirrors that for the hot path.
         self._reach: dict[str, set[str]] = {}
-        self._sync_reach()
-        self._links = {(a, b): _Link() for a in self.names for b in self.names if a != b}
-        self._receivers: dict[str, Receiver] = {}
-        self._incarnation = dict.fromkeys(self.names, 0)
+        self._members = {n: _Member() for n in self.names}
+        self._links = {
+            (a, b): _Link(self, self._members[b]) for a in self.names for b in self.names if a != b
+        }
+        # the same links by source, then destination
+        self._links_from: dict[str, dict[str, _Link]] = {n: {} for n in self.names}
+        for (a, b), link in self._links.items():
+            self._links_from[a][b] = link
         self.stats = NetworkStats()
         # An experiment's own message filter (e.g. keep some followers stale):
         # returns True to lose the message. Counted as loss.
         self.drop: Callable[[str, str, Any], bool] | None = None
         self._sample = sampler(latency, rng)
+        self._now = scheduler.now
+        self._call_at = scheduler.call_at
+        self._sync_reach()
 
     # --- wiring ---------------------------------------------------------------
 
     def attach(self, name: str, receiver: Receiver) -> None:
         """Deliver messages for ``name`` to ``receiver`` from now on. Called on
         every (re)start: messages sent to an earlier incarnation are dropped."""
-        self._incarnation[name] += 1
-        self._receivers[name] = receiver
+        member = self._members[name]
+        member.incarnation += 1
+        member.receiver = receiver
 
     def detach(self, name: str) -> None:
         """``name`` went down: nothing more reaches it."""
-        self._incarnation[name] += 1
-        self._receivers.pop(name, None)
+        member = self._members[name]
+        member.incarnation += 1
+        member.receiver = None
 
     # --- traffic --------------------------------------------------------------
 
     def send(self, src: str, dst: str, message: Any) -> None:
         stats = self.stats
         stats.sent += 1
-        if dst not in self._reach[src]:
+        link = self._links.get((src, dst))
+        if link is None or not link.up:
             stats.dropped_partition += 1
             return
-        rng = self._rng
-        if (self.loss and rng.random() < self.loss) or (
+        if (self.loss and self._rng.random() < self.loss) or (
             self.drop is not None and self.drop(src, dst, message)
         ):
             stats.dropped_loss += 1
             return
-        link = self._links[src, dst]
         delay = self._sample()
         if link.extra is not None:
-            delay += link.extra.sample(rng)
-        now = self._scheduler.now()
-        arrival = now + delay
+            delay += link.extra.sample(self._rng)
+        arrival = self._now() + delay
         if arrival < link.last_arrival:
             arrival = link.last_arrival  # FIFO: wait behind the previous message
         link.last_arrival = arrival
-        self._scheduler.call_at(arrival, self._arrive, src, dst, self._incarnation[dst], message)
+        self._call_at(arrival, link.arrive, link.target.incarnation, message)
 
-    def _arrive(self, src: str, dst: str, incarnation: int, message: Any) -> None:
+    def send_all(self, src: str, messages: Iterable[Any]) -> None:
+        """``send(src, m.dst, m)`` for each message in order (a node releasing
+        one output), with the loop's lookups done once."""
         stats = self.stats
-        if dst not in self._reach[src]:
-            stats.dropped_partition += 1
-            return
-        if self._incarnation[dst] != incarnation or dst not in self._receivers:
-            stats.dropped_down += 1
-            return
-        stats.delivered += 1
-        self._receivers[dst](message)
+        links = self._links_from.get(src, {})
+        sample = self._sample
+        call_at = self._call_at
+        now = self._now()  # sending does not move the clock
+        for message in messages:
+            stats.sent += 1
+            link = links.get(message.dst)
+            if link is None or not link.up:
+                stats.dropped_partition += 1
+                continue
+            if (self.loss and self._rng.random() < self.loss) or (
+                self.drop is not None and self.drop(src, message.dst, message)
+            ):
+                stats.dropped_loss += 1
+                continue
+            delay = sample()
+            if link.extra is not None:
+                delay += link.extra.sample(self._rng)
+            arrival = now + delay
+            if arrival < link.last_arrival:
+                arrival = link.last_arrival
+            link.last_arrival = arrival
+            call_at(arrival, link.arrive, link.target.incarnation, message)
 
     def sample_latency(self) -> float:
         """One one-way latency draw, for traffic outside the peer links (clients)."""
@@ -191,6 +243,8 @@ class Network:
 
     def _sync_reach(self) -> None:
         self._reach = {n: set(self.graph.adj[n]) for n in self.names}
+        for (a, b), link in self._links.items():
+            link.up = b in self._reach[a]
 
     def connected(self, a: str, b: str) -> bool:
         return a == b or b in self._reach[a]

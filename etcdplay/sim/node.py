@@ -91,6 +91,7 @@ class SimNode:
         self.name = name
         self.peers = [p for p in peers if p != name]
         self._sched = scheduler
+        self._now = scheduler.now
         self._net = network
         self._timer_model = timers
         self._disk = disk
@@ -155,7 +156,7 @@ class SimNode:
         self._net.attach(self.name, self.receive)
         if not fresh:
             # Hands back log[1..commit] so the new KV store catches up.
-            self._handle(self.raft.flush(now))
+            self._handle(self.raft.flush(now), now)
 
     def crash(self) -> None:
         """Lose everything volatile, keep ``storage``."""
@@ -201,7 +202,8 @@ class SimNode:
         if type(message) in _RAFT_MESSAGES:
             if self.on_receive is not None:
                 self.on_receive(self.name, message)
-            self._handle(raft.step(message, self._sched.now()))
+            now = self._now()
+            self._handle(raft.step(message, now), now)
         elif self.on_other is not None:
             self.on_other(self, message)
 
@@ -209,7 +211,8 @@ class SimNode:
         """Propose on this node; raises ``NotLeader`` when it does not lead."""
         if self.raft is None:
             raise RuntimeError(f"{self.name} is down")
-        self._handle(self.raft.propose(command, self._sched.now()))
+        now = self._now()
+        self._handle(self.raft.propose(command, now), now)
 
     def campaign_now(self) -> None:
         """Act as if the election timer fired (used to bootstrap experiments)."""
@@ -217,40 +220,47 @@ class SimNode:
 
     def _election_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.election_timeout_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.election_timeout_fired(now), now)
 
     def _heartbeat_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.heartbeat_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.heartbeat_fired(now), now)
 
     def _check_quorum_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            self._handle(self.raft.check_quorum_fired(self._sched.now()))
+            now = self._now()
+            self._handle(self.raft.check_quorum_fired(now), now)
 
     # --- outputs ------------------------------------------------------------------
 
-    def _handle(self, out: Output) -> None:
+    def _handle(self, out: Output, now: float) -> None:
+        """``out`` was produced at ``now`` (the current time)."""
         raft = self.raft
         assert raft is not None
-        now = self._sched.now()
         if self.on_output is not None:
             self.on_output(self.name, raft, out, now)
-        if out.events:
+        events = out.events
+        if events:
             on_event = self.on_event
-            for event in out.events:
-                if on_event is not None:
-                    on_event(self.name, event, now)
+            if on_event is not None:
+                name = self.name
+                for event in events:
+                    on_event(name, event, now)
         timers = self.timers
         if timers is not None:
-            leader = raft.role is Role.LEADER
+            role = raft.role
+            leader = role is Role.LEADER
             if leader != self._is_leader:
                 self._is_leader = leader
                 timers.set_leader(leader)
             if out.reset_election_timer:
-                timers.reset_election(raft.term, raft.role.value)
+                # A Role is a str equal to its value.
+                timers.reset_election(raft.term, role)
         if self._writing or self._queue:
             self._queue.append(out)
-        elif out.must_persist():
+        elif out.hard_state is not None or out.log_truncated_from is not None or out.appended:
             self._queue.append(out)
             self._write()
         else:
@@ -269,17 +279,19 @@ class SimNode:
         if incarnation != self._incarnation:
             return  # crashed while writing: the write is lost
         storage = self.storage
+        log = storage.log
         for out in batch:
-            if out.hard_state is not None:
-                hs = out.hard_state
+            hs = out.hard_state
+            if hs is not None:
                 storage.hard_state = HardState(hs.term, hs.voted_for, hs.commit)
             if out.log_truncated_from is not None:
-                del storage.log[out.log_truncated_from - 1 :]
+                del log[out.log_truncated_from - 1 :]
             if out.appended:
-                storage.log.extend(out.appended)
+                log.extend(out.appended)
         self._writing = False
+        release = self._release
         for out in batch:
-            self._release(out)
+            release(out)
         if self._queue:
             if any(out.must_persist() for out in self._queue):
                 self._write()
@@ -292,10 +304,7 @@ class SimNode:
     def _release(self, out: Output) -> None:
         """The output is durable: let the world see it."""
         if out.messages:
-            send = self._net.send
-            src = self.name
-            for m in out.messages:
-                send(src, m.dst, m)
+            self._net.send_all(self.name, out.messages)
         if out.committed:
             kv = self.kv
             on_apply = self.on_apply
@@ -326,12 +335,24 @@ class SimNode:
 
 
 def item_digest(key: str, value: str) -> int:
+    # Every member applies the same items, so most calls repeat a recent one.
+    cached = _digests.get((key, value))
+    if cached is not None:
+        return cached
     h = hashlib.blake2b(digest_size=8)
     kb, vb = key.encode(), value.encode()
     h.update(len(kb).to_bytes(4, "big"))
     h.update(kb)
     h.update(vb)
-    return int.from_bytes(h.digest(), "big")
+    digest = int.from_bytes(h.digest(), "big")
+    if len(_digests) >= _DIGEST_CACHE:
+        _digests.clear()
+    _digests[key, value] = digest
+    return digest
+
+
+_DIGEST_CACHE = 4096
+_digests: dict[tuple[str, str], int] = {}
 
 
 def _copy_storage(storage: Storage) -> Storage:

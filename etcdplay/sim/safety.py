@@ -115,9 +115,17 @@ class SafetyMonitor:
             self._leader_obj.pop(node_id, None)
             self.resync(node_id, node.log, now)
         else:
-            if out.log_truncated_from is not None or out.appended:
+            appended = out.appended
+            truncated = out.log_truncated_from
+            if truncated is None and appended:
+                chain = self._chains[node_id]
+                if appended[0].index >= len(chain):
+                    # the common case, entries added at the end: nothing was cut
+                    self._extend(node_id, chain, appended, now)
+                    appended = []
+            if truncated is not None or appended:
                 was_leader = self._leader_obj.get(node_id) is node
-                stepped_down = any(
+                stepped_down = bool(out.events) and any(
                     ev.kind == "role" and ev.fields.get("role") != Role.LEADER.value for ev in out.events
                 )
                 self.on_log_change(
@@ -128,7 +136,7 @@ class SafetyMonitor:
                     is_leader=was_leader and not stepped_down,
                 )
             chain = self._chains[node_id]
-            if len(chain) - 1 != node.last_index:
+            if len(chain) - 1 != len(node.log):
                 self._violate(
                     LOG_MATCHING,
                     now,

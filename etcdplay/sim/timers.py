@@ -265,7 +265,8 @@ class EtcdTickTimers:
         self.elapsed = 0
         # etcd redraws only in reset(term), i.e. when term or role changes; a
         # heartbeat from the leader just zeroes the count.
-        if self._drawn_for != (term, role):
+        drawn = self._drawn_for
+        if drawn is None or drawn[0] != term or drawn[1] != role:
             self._drawn_for = (term, role)
             self._draw()
 
