@@ -21,7 +21,9 @@ from etcdplay.sim.failover import FailoverParams, run_failover_trial
 from etcdplay.trace import TraceWriter
 
 
-def bench_cluster(sim_seconds: float, rate: float, check_safety: bool) -> tuple[float, float]:
+def bench_cluster(
+    sim_seconds: float, rate: float, check_safety: bool, engine: str = "simpy"
+) -> tuple[float, float]:
     scenario = Scenario.model_validate({"cluster": {"size": 5}})
     trace = TraceWriter({"backend": "sim"}, keep=False)
     counter = [0]
@@ -30,7 +32,7 @@ def bench_cluster(sim_seconds: float, rate: float, check_safety: bool) -> tuple[
         counter[0] += 1
 
     trace.subscribe(count)
-    backend = SimBackend(check_safety=check_safety)
+    backend = SimBackend(check_safety=check_safety, engine=engine)
     backend.start(scenario, trace, seed=1)
     backend.sleep(3.0)  # elect a leader first
     backend.start_load(rate, sim_seconds, "bench/")
@@ -61,11 +63,11 @@ def main() -> None:
     reps = 1 if args.quick else 3
 
     rows = []
-    for safety in (True, False):
+    for engine, safety in (("simpy", True), ("heap", True), ("heap", False)):
         speeds, rates = zip(
-            *(bench_cluster(sim_seconds, 100.0, safety) for _ in range(reps)), strict=True
+            *(bench_cluster(sim_seconds, 100.0, safety, engine) for _ in range(reps)), strict=True
         )
-        label = "5 nodes, etcd timers, 100 writes/s" + ("" if safety else ", no safety monitor")
+        label = f"5 nodes, etcd timers, 100 writes/s, {engine}" + ("" if safety else ", no safety monitor")
         rows.append(
             (
                 label,
@@ -74,9 +76,7 @@ def main() -> None:
             )
         )
     idle, idle_rate = bench_cluster(sim_seconds, 0.001, True)
-    rows.append(
-        ("5 nodes, etcd timers, idle", f"{idle:.0f}x real time", f"{idle_rate:,.0f} events/s")
-    )
+    rows.append(("5 nodes, etcd timers, idle", f"{idle:.0f}x real time", f"{idle_rate:,.0f} events/s"))
     per_second = statistics.median(bench_failover(trials) for _ in range(reps))
     rows.append(("failover trial, 5 nodes, uniform 150-300 ms", f"{per_second:,.0f} trials/s", ""))
 

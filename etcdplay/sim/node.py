@@ -6,7 +6,9 @@ What happens to each ``Output`` the core returns:
 1. at once: its events go to the trace and the safety monitor, and the
    timers hear about resets and role changes (timers are volatile state of
    the core, not of the disk);
-2. if it must be persisted, it waits for a disk write (``disk`` latency;
+2. if it must be synced (new entries, term or vote: etcd's ``raft.MustSync``;
+   a commit-index-only change is written without an fsync), it waits for a
+   disk write (``disk`` latency;
    writes are sequential and group-committed: everything that queued while
    one write was in flight goes into the next one, as etcd's raft loop
    persists one ``Ready`` batch per fsync). Outputs that need no write still
@@ -115,6 +117,10 @@ class SimNode:
         self.stopping = False
         self._incarnation = 0  # bumped on crash: stale disk completions do nothing
         self._queue: deque[Output] = deque()  # outputs waiting for the disk
+        self._syncs_queued = 0  # how many queued outputs need an fsync
+        # term and vote as last handed to the disk: a change needs an fsync
+        self._durable_term = 0
+        self._durable_vote: str | None = None
         self._writing = False
         self._is_leader = False
         self._after_stop: Callable[[], None] | None = None
@@ -137,7 +143,10 @@ class SimNode:
         self.stopping = False
         self._is_leader = False
         self._queue.clear()
+        self._syncs_queued = 0
         self._writing = False
+        self._durable_term = self.storage.hard_state.term
+        self._durable_vote = self.storage.hard_state.voted_for
         fresh = not self.storage.log and self.storage.hard_state.term == 0
         self.raft = RaftNode(
             self.name,
@@ -187,6 +196,7 @@ class SimNode:
         self.kv = None
         self.timers = None
         self._queue.clear()
+        self._syncs_queued = 0
         self._writing = False
         self._is_leader = False
         then, self._after_stop = self._after_stop, None
@@ -258,18 +268,42 @@ class SimNode:
             if out.reset_election_timer:
                 # A Role is a str equal to its value.
                 timers.reset_election(raft.term, role)
+        sync = self._needs_sync(out)
         if self._writing or self._queue:
             self._queue.append(out)
-        elif out.hard_state is not None or out.log_truncated_from is not None or out.appended:
+            self._syncs_queued += sync
+        elif sync:
             self._queue.append(out)
+            self._syncs_queued += 1
             self._write()
         else:
+            self._save_unsynced(out)
             self._release(out)
+
+    def _needs_sync(self, out: Output) -> bool:
+        """etcd's raft.MustSync: only new entries, a new term or a new vote need
+        an fsync before messages go out. A hard state that changes only the
+        commit index is written to the WAL without one, so costs no disk time."""
+        if out.appended or out.log_truncated_from is not None:
+            return True
+        hs = out.hard_state
+        if hs is None:
+            return False
+        if hs.term == self._durable_term and hs.voted_for == self._durable_vote:
+            return False
+        self._durable_term, self._durable_vote = hs.term, hs.voted_for
+        return True
+
+    def _save_unsynced(self, out: Output) -> None:
+        hs = out.hard_state
+        if hs is not None:
+            self.storage.hard_state = HardState(hs.term, hs.voted_for, hs.commit)
 
     def _write(self) -> None:
         """Start one disk write for everything queued."""
         batch = list(self._queue)
         self._queue.clear()
+        self._syncs_queued = 0
         self._writing = True
         self.disk_writes += 1
         delay = self._disk_sample()
@@ -293,11 +327,13 @@ class SimNode:
         for out in batch:
             release(out)
         if self._queue:
-            if any(out.must_persist() for out in self._queue):
+            if self._syncs_queued:
                 self._write()
             else:
                 while self._queue:
-                    self._release(self._queue.popleft())
+                    out = self._queue.popleft()
+                    self._save_unsynced(out)
+                    self._release(out)
         if self.stopping and not self._writing and not self._queue:
             self._go_down()
 
