@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from etcdplay import analysis
+from etcdplay import metrics
 from etcdplay.trace import Trace
 
 
@@ -22,15 +22,15 @@ def print_summary(trace: Trace, console: Console) -> None:
         f"[bold]{scenario.get('name', '?')}[/] on [bold]{trace.backend}[/]"
         f" ({len(trace.nodes)} nodes, seed {trace.seed}"
         + (f", etcd {header['etcd_version']}" if header.get("etcd_version") else "")
-        + f"): {analysis.end_time(trace):.2f} s"
+        + f"): {metrics.end_time(trace):.2f} s"
     )
 
     leaders = Table(title="Leaders", title_justify="left")
     for col in ("leader", "term", "from", "to", "tenure"):
         leaders.add_column(col, justify="right" if col != "leader" else "left")
-    for tenure in analysis.tenures(trace):
+    for tenure in metrics.leader_tenures(trace):
         leaders.add_row(
-            tenure.node,
+            tenure.row,
             str(tenure.term),
             f"{tenure.start:.3f} s",
             f"{tenure.end:.3f} s",
@@ -39,23 +39,24 @@ def print_summary(trace: Trace, console: Console) -> None:
     console.print(leaders)
 
     elections = Table(title="Elections", title_justify="left")
-    for col in ("after", "at", "new leader", "term", "rounds", "took"):
+    for col in ("after", "at", "outcome", "new leader", "term", "rounds", "took"):
         elections.add_column(col)
-    for election in analysis.elections(trace):
+    for election in metrics.elections(trace):
         elections.add_row(
             election.cause,
             f"{election.at:.3f} s",
-            election.leader or "[red]none[/]",
-            "-" if election.term is None else str(election.term),
+            election.outcome,
+            election.new_leader or ("-" if election.outcome == "kept" else "[red]none[/]"),
+            "-" if election.new_term is None else str(election.new_term),
             str(election.rounds),
-            _ms(election.duration),
+            _ms(election.downtime),
         )
     console.print(elections)
 
     nodes = Table(title="Nodes at the end", title_justify="left")
     for col in ("node", "role", "term", "leader", "commit", "applied", "revision", "keys", "hash"):
         nodes.add_column(col)
-    for name, status in sorted(analysis.final_status(trace).items(), key=lambda kv: _order(kv[0])):
+    for name, status in sorted(metrics.final_status(trace).items(), key=lambda kv: _order(kv[0])):
         role = status.get("role") if status.get("running") else "[dim]down[/]"
         nodes.add_row(
             name,
@@ -75,17 +76,20 @@ def print_summary(trace: Trace, console: Console) -> None:
         )
     console.print(nodes)
 
-    client = analysis.client_summary(trace)
-    if client["ok"] or client["failed"]:
+    writes = metrics.client_writes(trace)
+    if writes.t:
+        latencies = [lat for lat, ok in zip(writes.latency, writes.ok, strict=True) if ok]
+        failed = sum(1 for ok in writes.ok if not ok)
+        p50, p99 = metrics.quantile(latencies, 0.5), metrics.quantile(latencies, 0.99)
         console.print(
-            f"Client: {client['ok']} ok, {client['failed']} failed; latency p50 {_ms(client['p50'])},"
-            f" p99 {_ms(client['p99'])}, max {_ms(client['max'])}"
+            f"Client writes: {len(latencies)} ok, {failed} failed; latency p50 {_ms(p50)}, p99 {_ms(p99)},"
+            f" max {_ms(max(latencies) if latencies else None)}"
         )
 
     checks = Table(title="Checks", title_justify="left")
     for col in ("check", "result", "detail"):
         checks.add_column(col)
-    for check in analysis.checks(trace):
+    for check in metrics.checks(trace):
         if check.get("skipped"):
             verdict = "[yellow]skipped[/]"
         else:

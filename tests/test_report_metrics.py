@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from etcdplay.report import metrics
+from etcdplay import metrics
 from etcdplay.report.downsample import changes, minmax, thin
 from etcdplay.trace import read_trace
 

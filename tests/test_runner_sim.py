@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etcdplay import analysis
+from etcdplay import metrics
 from etcdplay import scenario as sc
 from etcdplay.runner import RunResult, make_header, run_scenario
 from etcdplay.sim.backend import SimBackend
@@ -46,15 +46,18 @@ def test_every_builtin_passes_its_checks(name: str) -> None:
 
 def test_leader_failure_elects_a_new_leader_in_a_newer_term() -> None:
     result, _ = simulate(sc.load("leader-failure"), seed=7)
-    elections = analysis.elections(result.trace)
+    elections = metrics.elections(result.trace)
     assert elections[0].cause == "start"
     crash = next(e for e in elections if e.cause.startswith("crash"))
     crashed = crash.cause.split()[1]
-    assert crash.leader != crashed and crash.term is not None and crash.term > elections[0].term
+    first_term = elections[0].new_term
+    assert crash.outcome == "elected" and crash.old_leader == crashed
+    assert crash.new_leader != crashed and crash.new_term is not None and first_term is not None
+    assert crash.new_term > first_term
     # etcd timers: at least one election timeout (1 s) minus a heartbeat, at most a few
-    assert crash.duration is not None and 0.9 <= crash.duration <= 4.0
+    assert crash.downtime is not None and 0.9 <= crash.downtime <= 4.0
     roles = [e for e in result.trace.of_kind("role") if e["node"] == crashed]
-    assert roles[-1]["role"] == "follower" and roles[-1]["term"] >= crash.term
+    assert roles[-1]["role"] == "follower" and roles[-1]["term"] >= crash.new_term
 
 
 def test_same_seed_same_bytes_different_seed_different_run() -> None:

@@ -18,7 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from etcdplay.report import figures, metrics
+from etcdplay import metrics
+from etcdplay.report import figures
 from etcdplay.report.downsample import thin
 from etcdplay.report.errors import ReportError
 from etcdplay.report.page import document, esc, figure_div, fmt, table

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from etcdplay.report import metrics
+from etcdplay import metrics
 from etcdplay.report.downsample import MAX_POINTS, minmax, thin
 from etcdplay.trace import Trace
 

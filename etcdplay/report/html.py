@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from etcdplay.report import figures, metrics
+from etcdplay import metrics
+from etcdplay.report import figures
 from etcdplay.report.errors import ReportError
 from etcdplay.report.page import document, esc, figure_div, fmt, table
 from etcdplay.trace import Trace, TraceWriter

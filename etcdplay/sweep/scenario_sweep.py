@@ -2,7 +2,7 @@
 
 Each run goes through the ordinary runner on the simulator. Its trace lives
 only as long as the run, in the worker; ``run_metrics`` reduces it to a
-handful of numbers with ``etcdplay.analysis`` (so a sweep counts elections as
+handful of numbers with ``etcdplay.metrics`` (so a sweep counts elections as
 ``etcdplay simulate`` and the reports do), and only those numbers leave the
 worker.
 
@@ -28,7 +28,7 @@ from array import array
 from collections import Counter
 from typing import Any
 
-from etcdplay import analysis
+from etcdplay import metrics
 from etcdplay.scenario import Scenario, from_dict
 from etcdplay.sweep.stats import summarize
 from etcdplay.trace import Trace, TraceWriter
@@ -45,22 +45,26 @@ METRICS = (
 
 
 def run_metrics(trace: Trace) -> dict[str, Any]:
-    """The metrics of one run, counted by ``etcdplay.analysis`` like every other view."""
-    elections = analysis.elections(trace)
+    """The metrics of one run, counted by ``etcdplay.metrics`` like every other view."""
+    elections = metrics.elections(trace)
     first = next((e for e in elections if e.cause == "start"), None)
-    after_faults = [e.duration for e in elections if e.cause != "start" and e.duration is not None]
+    after_faults = [
+        e.downtime
+        for e in elections
+        if e.cause != "start" and e.outcome == "elected" and e.downtime is not None
+    ]
     first_t = first.elected_at if first is not None else None
     gaps = [
         (start, end)
-        for start, end in analysis.leaderless_windows(trace)
+        for start, end in metrics.unavailability_windows(trace)
         if first_t is not None and start >= first_t
     ]
     failed_checks = [
-        str(e.get("name")) for e in analysis.checks(trace) if not e.get("ok") and not e.get("skipped")
+        str(e.get("name")) for e in metrics.checks(trace) if not e.get("ok") and not e.get("skipped")
     ]
     puts = [e for e in trace.of_kind("client") if e.get("op") == "put"]
     return {
-        "leader_changes": max(0, len(analysis.tenures(trace)) - 1),
+        "leader_changes": max(0, len(metrics.leader_tenures(trace)) - 1),
         "unavailable_s": round(sum(end - start for start, end in gaps), 6),
         "election_ms": round(1000 * sum(after_faults) / len(after_faults), 3) if after_faults else None,
         "first_leader_ms": round(1000 * first_t, 3) if first_t is not None else None,
