@@ -455,20 +455,24 @@ class LiveBackend:
             else:
                 out, latency, error = timed(client.delete, key)
                 result = OpResult(error is None, latency, None, error, member.name)
-        if self.trace is not None:
-            fields: dict[str, Any] = {
-                "op": op,
-                "key": key,
-                "ok": result.ok,
-                "latency": round(result.latency, 6),
-                "source": source,
-            }
-            if op == "put":
-                fields["value"] = value
-            if result.error is not None:
-                fields["error"] = result.error
-            self.trace.emit(self.now(), "client", result.node, **fields)
+        self._record(op, key, value, result, source)
         return result
+
+    def _record(self, op: str, key: str, value: str | None, result: OpResult, source: str) -> None:
+        if self.trace is None:
+            return
+        fields: dict[str, Any] = {
+            "op": op,
+            "key": key,
+            "ok": result.ok,
+            "latency": round(result.latency, 6),
+            "source": source,
+        }
+        if op == "put":
+            fields["value"] = value
+        if result.error is not None:
+            fields["error"] = result.error
+        self.trace.emit(self.now(), "client", result.node, **fields)
 
     def put(self, key: str, value: str) -> OpResult:
         return self._op("put", key, value, "step")
@@ -491,25 +495,47 @@ class LiveBackend:
         self.trace.emit(self.now(), "load", phase="start", rate=rate, duration=duration, prefix=prefix)
         counts: dict[str, Any] = {"sent": 0, "acked": 0, "failed": 0}
         lock = threading.Lock()
+        all_done = threading.Condition(lock)
+        outstanding = [0]
 
         def write(key: str, value: str) -> None:
-            result = self._op("put", key, value, "load")
+            # Open loop, as a load tool should be: each write starts on schedule
+            # whatever earlier ones are doing (a write forwarded to a leader that
+            # just died waits out its timeout without holding the others back).
+            order = self._serving_order()
+            if not order:
+                self._record("put", key, value, OpResult(False, 0.0, error="no member is running"), "load")
+                with lock:
+                    counts["failed"] += 1
+                return
+            member = order[0]
+            began = time.perf_counter()
+
+            def done(error: str | None) -> None:
+                result = OpResult(error is None, time.perf_counter() - began, value, error, member.name)
+                self._record("put", key, value, result, "load")
+                with all_done:
+                    counts["acked" if error is None else "failed"] += 1
+                    outstanding[0] -= 1
+                    all_done.notify_all()
+
             with lock:
-                counts["acked" if result.ok else "failed"] += 1
+                outstanding[0] += 1
+            self.clients[member.name].put_async(key, value, done)
 
         began = time.monotonic()
         total = max(1, round(rate * duration))
-        workers = min(32, max(2, int(rate * self.op_timeout / 4) + 2))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etcdplay-load") as pool:
-            for i in range(total):
-                at = began + i / rate
-                if self._stopping.wait(max(0.0, at - time.monotonic())):
-                    break
-                with self._lock:
-                    self._key_seq += 1
-                    seq = self._key_seq
-                counts["sent"] += 1
-                pool.submit(write, f"{prefix}{seq:07d}", f"v{seq}")
+        for i in range(total):
+            at = began + i / rate
+            if self._stopping.wait(max(0.0, at - time.monotonic())):
+                break
+            with self._lock:
+                self._key_seq += 1
+                seq = self._key_seq
+            counts["sent"] += 1
+            write(f"{prefix}{seq:07d}", f"v{seq}")
+        with all_done:
+            all_done.wait_for(lambda: outstanding[0] == 0 or self._stopping.is_set(), self.op_timeout + 2)
         self.trace.emit(
             self.now(), "load", phase="end", rate=rate, duration=duration, prefix=prefix, **counts
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,27 @@ class MemberClient:
         """Put; returns the revision it created."""
         resp = self._call(self._client.put, key, value)
         return int(resp.header.revision)
+
+    def put_async(self, key: str, value: str, done: Callable[[str | None], None]) -> None:
+        """Start a put and return at once; ``done(error or None)`` runs on a gRPC
+        thread when it finishes. The load generator uses it so that a write
+        stuck behind a lost proposal never delays the writes after it."""
+        client = self._client
+        request = rpc.PutRequest(key=key.encode("utf-8"), value=value.encode("utf-8"))
+        try:
+            stub = client.kvstub
+            future = stub.Put.future(
+                request, self.timeout, credentials=client.call_credentials, metadata=client.metadata
+            )
+        except Exception as exc:  # the channel could not even start the call
+            done(_reason(exc))
+            return
+
+        def finished(call: Any) -> None:
+            error = call.exception()
+            done(None if error is None else _reason(error))
+
+        future.add_done_callback(finished)
 
     def get(self, key: str) -> str | None:
         value, _meta = self._call(self._client.get, key)

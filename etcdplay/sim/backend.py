@@ -139,6 +139,8 @@ class SimBackend:
     def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
         assert self._trace is not None
         self._trace.emit_fields(now, event.kind, node, event.fields)
+        if event.kind == "leader" and event.fields.get("leader") is not None:
+            self.clients.leader_known(node)
 
     def _emit_status(self) -> None:
         assert self._trace is not None
@@ -280,6 +282,7 @@ class SimBackend:
 
     def _down_event(self, node: SimNode) -> None:
         assert self._trace is not None
+        self.clients.member_down(node.name)
         term = node.raft.term if node.raft is not None else None
         self._trace.emit(self._require_clock().now(), "role", node.name, role="down", term=term)
 

@@ -127,6 +127,7 @@ class ClientService:
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._reads: dict[str, list[_Read]] = {}  # leader -> reads waiting to be served
+        self._parked: dict[str, list[Command]] = {}  # member -> proposals waiting for a leader
         self.endpoint: str | None = None
         for node in nodes.values():
             node.on_apply = self._applied
@@ -219,9 +220,33 @@ class ClientService:
                 return
             except NotLeader as exc:
                 leader = exc.leader_hint
+        if leader is None and hops == 0 and raft is not None:
+            # etcd's raft node stops taking proposals while it knows no leader
+            # (its proposal channel is nil): the request waits, then goes on.
+            self._parked.setdefault(node.name, []).append(command)
+            return
         if leader is None or leader == node.name or hops >= MAX_FORWARD_HOPS:
-            return  # dropped, as etcd's raft drops proposals with no leader
+            return  # a forwarded proposal reaching a node with no leader is dropped, as in etcd
         self._net.send(node.name, leader, ForwardedProposal(node.name, leader, command, hops + 1))
+
+    def leader_known(self, name: str) -> None:
+        """``name`` learned a leader: proposals waiting there may go on. Called
+        from inside a node's output handling, so the retry is scheduled just
+        after it, never nested in it (that could reorder the node's log writes)."""
+        if name in self._parked:
+            self._sched.call_later(0.0, self._unpark, name)
+
+    def member_down(self, name: str) -> None:
+        """Proposals waiting at a member that goes down are lost with it."""
+        self._parked.pop(name, None)
+
+    def _unpark(self, name: str) -> None:
+        node = self._nodes[name]
+        waiting = self._parked.pop(name, [])
+        if node.raft is None or node.stopping:
+            return  # the member went down: those requests time out
+        for command in waiting:
+            self._propose(node, command, 0)
 
     def _member_receive(self, node: SimNode, message: Any) -> None:
         if isinstance(message, ForwardedProposal):
