@@ -54,8 +54,11 @@ def print_summary(trace: Trace, console: Console) -> None:
     console.print(elections)
 
     nodes = Table(title="Nodes at the end", title_justify="left")
-    for col in ("node", "role", "term", "leader", "commit", "applied", "revision", "keys", "hash"):
-        nodes.add_column(col)
+    for col in ("node", "role", "term", "leader", "commit", "applied", "rev", "keys", "hash"):
+        # no_wrap: a role or hash cut in two reads as two values
+        nodes.add_column(
+            col, no_wrap=True, justify="left" if col in ("node", "role", "leader", "hash") else "right"
+        )
     for name, status in sorted(metrics.final_status(trace).items(), key=lambda kv: _order(kv[0])):
         role = status.get("role") if status.get("running") else "[dim]down[/]"
         nodes.add_row(
@@ -70,7 +73,7 @@ def print_summary(trace: Trace, console: Console) -> None:
                     status.get("applied"),
                     status.get("revision"),
                     status.get("keys"),
-                    status.get("hash"),
+                    _short(status.get("hash")),
                 )
             ),
         )
@@ -99,6 +102,11 @@ def print_summary(trace: Trace, console: Console) -> None:
             detail += f" (at {check['at']:.3f} s)"
         checks.add_row(str(check["name"]), verdict, detail)
     console.print(checks)
+
+
+def _short(digest: object) -> str | None:
+    """The first 8 hex digits are plenty to tell hashes apart by eye."""
+    return None if digest is None else str(digest)[:8]
 
 
 def _order(name: str) -> tuple[int, str]:
