@@ -50,12 +50,13 @@ from etcdplay.sim.raft import (
     RaftNode,
     Role,
     Storage,
+    TimeoutNow,
     VoteRequest,
     VoteResponse,
 )
 from etcdplay.sim.timers import NodeTimers, TimerHooks, TimerModel
 
-_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse})
+_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse, TimeoutNow})
 
 #: (node, RaftNode, Output, now): the safety monitor's ``observe_output``.
 OutputObserver = Callable[[str, RaftNode, Output, float], None]
