@@ -499,9 +499,10 @@ class RaftNode:
             if self._match[target] == len(self._log):
                 self._send_timeout_now(target)
             else:
-                # catch it up first; the answer that brings its match to our
-                # last index sends the TimeoutNow (_on_append_response)
-                self._send_append(target, allow_empty=False)
+                # catch it up first (an empty append still finds where its
+                # log ends, as etcd's sendAppend does); the answer that brings
+                # its match to our last index sends the TimeoutNow
+                self._send_append(target, allow_empty=True)
         return self._finish()
 
     def flush(self, now: float) -> Output:
