@@ -95,7 +95,11 @@ def converge(c: Cluster) -> None:
             c.heartbeat(leader)
         c.deliver()
         leaders = c.leaders()
-        if len(leaders) == 1 and c[leaders[0]].term == max(c[i].term for i in c.ids):
+        if (
+            len(leaders) == 1
+            and c[leaders[0]].term == max(c[i].term for i in c.ids)
+            and c[leaders[0]].transferee is None  # a stuck transfer ends at a heartbeat
+        ):
             break
         c.advance(2 * c.election_timeout)  # let every lease run out
         for i in c.ids:
