@@ -73,7 +73,7 @@ def test_transfer_to_a_lagging_follower_catches_it_up_first() -> None:
 
     c.deliver(watch)
     # TimeoutNow only went out once n3 matched the whole log
-    kinds = [type(m).__name__ for m in sent if m.src == "n1" and m.dst == "n3" or m.src == "n3"]
+    kinds = [type(m).__name__ for m in sent if (m.src == "n1" and m.dst == "n3") or m.src == "n3"]
     assert "TimeoutNow" in kinds
     first_timeout = kinds.index("TimeoutNow")
     assert "AppendResponse" in kinds[:first_timeout]

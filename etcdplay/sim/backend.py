@@ -15,6 +15,7 @@ subscribers.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -320,7 +321,7 @@ class SimBackend:
                     # when it stops taking input; the last writes still land
                     # a moment later.
                     self.clients.member_down(node.name)
-                    node.stop(halted=lambda node=node: self._halted(node))
+                    node.stop(halted=functools.partial(self._halted, node))
                     if node.leaving:
                         assert self._trace is not None
                         self._trace.emit(

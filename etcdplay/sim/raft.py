@@ -688,12 +688,11 @@ class RaftNode:
             if self._role is Role.LEADER and m.src in self._active:
                 self._active[m.src] = True
             self._on_vote_response(m)
-        elif isinstance(m, TimeoutNow):
-            # Only a follower obeys (etcd: candidates and leaders ignore it).
-            # No pre-vote: the leader asked, so there is no partition to
-            # recover from and no reason to spend the round trip.
-            if self._role is Role.FOLLOWER:
-                self._campaign(pre=False, transfer=True)
+        # TimeoutNow: only a follower obeys (etcd: candidates and leaders
+        # ignore it). No pre-vote: the leader asked, so there is no partition
+        # to recover from and no reason to spend the round trip.
+        elif isinstance(m, TimeoutNow) and self._role is Role.FOLLOWER:
+            self._campaign(pre=False, transfer=True)
 
     # --- votes -------------------------------------------------------------------
 
