@@ -110,6 +110,9 @@ class Cluster:
         cmd = Command(op, key, value)
         return self.handle(node_id, self.nodes[node_id].propose(cmd, self.now))
 
+    def transfer(self, node_id: str, target: str) -> Output:
+        return self.handle(node_id, self.nodes[node_id].transfer_leadership(target, self.now))
+
     def advance(self, dt: float) -> None:
         self.now += dt
 

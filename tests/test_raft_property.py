@@ -33,6 +33,7 @@ ACTIONS = [
     "restart",
     "isolate",
     "heal",
+    "transfer",
 ]
 
 actions = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=1, max_size=150)
@@ -60,7 +61,7 @@ def run(c: Cluster, steps: list[tuple[str, int]]) -> None:
         elif kind == "propose":
             # to the newest live leader, so that most proposals land somewhere
             leaders = sorted(c.leaders(), key=lambda i: c[i].term)
-            if leaders:
+            if leaders and c[leaders[-1]].transferee is None:
                 op = "delete" if x % 5 == 0 else "put"
                 c.propose(leaders[-1], f"k{x % 7}", f"v{x}", op)
         elif kind == "advance":
@@ -73,6 +74,10 @@ def run(c: Cluster, steps: list[tuple[str, int]]) -> None:
             c.isolate(node)
         elif kind == "heal":
             c.heal()
+        elif kind == "transfer":
+            leaders = sorted(c.leaders(), key=lambda i: c[i].term)
+            if leaders and leaders[-1] != node:
+                c.transfer(leaders[-1], node)
         assert c.monitor.ok, c.monitor.results()
 
 
@@ -90,7 +95,11 @@ def converge(c: Cluster) -> None:
             c.heartbeat(leader)
         c.deliver()
         leaders = c.leaders()
-        if len(leaders) == 1 and c[leaders[0]].term == max(c[i].term for i in c.ids):
+        if (
+            len(leaders) == 1
+            and c[leaders[0]].term == max(c[i].term for i in c.ids)
+            and c[leaders[0]].transferee is None  # a stuck transfer ends at a heartbeat
+        ):
             break
         c.advance(2 * c.election_timeout)  # let every lease run out
         for i in c.ids:

@@ -141,6 +141,78 @@ def test_stop_lets_pending_writes_land() -> None:
     assert all(s.running for s in backend.status())
 
 
+def _first(trace: TraceWriter, after: float, **fields: Any) -> dict[str, Any]:
+    return next(
+        e for e in trace.events if e["t"] >= after - 1e-6 and all(e.get(k) == v for k, v in fields.items())
+    )
+
+
+def test_stopping_the_leader_hands_over_leadership_within_milliseconds() -> None:
+    # etcd's defaults: a crash would leave the cluster leaderless for 1-2 s
+    backend, trace = start(heartbeat_ms=100, election_timeout_ms=1000)
+    old = wait_for_leader(backend)
+    backend.start_load(100, 3.0, "load/")
+    backend.sleep(1.0)
+    stopped_at = backend.now()
+    backend.stop([old])
+    backend.sleep(0.5)
+    new = leader_of(backend)
+    assert new is not None and new != old
+    elected = _first(trace, stopped_at, kind="role", role="leader")
+    assert elected["node"] == new
+    assert elected["t"] - stopped_at < 0.05  # a few round trips, not an election timeout
+    # the transferee campaigned at once: nobody pre-campaigned
+    roles = [e for e in trace.events if e["kind"] == "role" and stopped_at <= e["t"] <= elected["t"]]
+    assert [e["role"] for e in roles if e["node"] == new] == ["candidate", "leader"]
+    assert not any(e["role"] == "pre-candidate" for e in roles)
+    # the old leader stays up as a follower until it sees the new leader
+    # (etcd polls once per heartbeat interval), then goes down
+    down = _first(trace, stopped_at, kind="role", node=old, role="down")
+    assert 0.09 <= down["t"] - stopped_at <= 0.25
+    note = _first(trace, stopped_at, kind="note", node=old)
+    assert note["text"] == f"stopping leader: leadership transfer to {new}"
+    while backend.load_running():
+        backend.sleep(0.5)
+    load_end = _first(trace, 0.0, kind="load", phase="end")
+    assert load_end["acked"] >= load_end["sent"] - 5  # at most a handful lost in the handover
+    assert all(r.ok for r in backend.safety_results())
+    backend.restart([old])
+    backend.sleep(2.0)
+    assert len({s.hash for s in backend.status()}) == 1
+
+
+def test_stopping_a_follower_is_unchanged() -> None:
+    backend, trace = start(heartbeat_ms=100, election_timeout_ms=1000)
+    leader = wait_for_leader(backend)
+    follower = next(n for n in backend.nodes() if n != leader)
+    at = backend.now()
+    backend.stop([follower])
+    assert _first(trace, at, kind="role", node=follower)["t"] == pytest.approx(at)  # down at once
+    backend.sleep(0.5)
+    assert leader_of(backend) == leader
+    assert not any(e["kind"] == "note" and e["t"] >= at for e in trace.events)
+
+
+def test_a_leader_whose_transfer_fails_stops_after_the_request_timeout() -> None:
+    backend, trace = start(heartbeat_ms=100, election_timeout_ms=1000)
+    old = wait_for_leader(backend)
+    # every TimeoutNow is lost: the core gives up after an election timeout
+    # and leads on; the shell waits out etcd's request timeout (5 s + 2 x 1 s)
+    backend.network.drop = lambda src, dst, m: type(m).__name__ == "TimeoutNow"
+    at = backend.now()
+    backend.stop([old])
+    backend.sleep(2.0)
+    assert leader_of(backend) == old and backend._nodes[old].raft is not None
+    assert backend._nodes[old].raft.transferee is None  # aborted: takes proposals again
+    backend.sleep(6.0)
+    down = _first(trace, at, kind="role", node=old, role="down")
+    assert down["t"] - at == pytest.approx(7.0, abs=0.15)
+    failed = [e for e in trace.events if e["kind"] == "note" and "failed" in e.get("text", "")]
+    assert len(failed) == 1 and failed[0]["node"] == old
+    backend.sleep(3.0)
+    assert wait_for_leader(backend) != old
+
+
 def test_minority_partition_cannot_write_majority_can() -> None:
     backend, _ = start(heartbeat_ms=50, election_timeout_ms=500)
     leader = wait_for_leader(backend)

@@ -15,6 +15,7 @@ subscribers.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -107,6 +108,7 @@ class SimBackend:
             model = timer_model(cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms)
             self.safety = SafetyMonitor() if self._check_safety else None
             disk = Distribution.parse(cluster.disk_ms)
+            election = cluster.election_range_ms[0] / 1000.0
             for name in names:
                 self._nodes[name] = SimNode(
                     name,
@@ -121,8 +123,9 @@ class SimBackend:
                     check_quorum=cluster.check_quorum,
                     on_output=self.safety.observe_output if self.safety else None,
                     on_event=self._raft_event,
+                    transfer_poll=cluster.heartbeat_ms / 1000.0,
+                    transfer_timeout=REQUEST_TIMEOUT_BASE + 2 * election,
                 )
-            election = cluster.election_range_ms[0] / 1000.0
             self.clients = ClientService(
                 sched,
                 self._nodes,
@@ -281,10 +284,26 @@ class SimBackend:
         return [self._nodes[n] for n in nodes]
 
     def _down_event(self, node: SimNode) -> None:
-        assert self._trace is not None
         self.clients.member_down(node.name)
+        self._emit_down(node)
+
+    def _emit_down(self, node: SimNode) -> None:
+        assert self._trace is not None
         term = node.raft.term if node.raft is not None else None
         self._trace.emit(self._require_clock().now(), "role", node.name, role="down", term=term)
+
+    def _halted(self, node: SimNode) -> None:
+        """A stopping member stops taking input (after its leadership transfer)."""
+        assert self._trace is not None
+        transferee = node.transfer_target
+        if transferee is not None and (node.raft is None or node.raft.leader != transferee):
+            self._trace.emit(
+                self._require_clock().now(),
+                "note",
+                node.name,
+                text=f"leadership transfer to {transferee} failed; stopping anyway",
+            )
+        self._emit_down(node)
 
     def crash(self, nodes: Sequence[str]) -> None:
         with self._lock:
@@ -296,16 +315,28 @@ class SimBackend:
     def stop(self, nodes: Sequence[str]) -> None:
         with self._lock:
             for node in self._members(nodes):
-                if node.running and not node.stopping:
-                    # 'down' is recorded when it stops taking input; the last
-                    # writes still land a moment later.
-                    self._down_event(node)
-                    node.stop()
+                if node.running and not node.stopping and not node.leaving:
+                    # etcd closes its client server first, then (a leader)
+                    # hands over leadership, then stops. 'down' is recorded
+                    # when it stops taking input; the last writes still land
+                    # a moment later.
+                    self.clients.member_down(node.name)
+                    node.stop(halted=functools.partial(self._halted, node))
+                    if node.leaving:
+                        assert self._trace is not None
+                        self._trace.emit(
+                            self._require_clock().now(),
+                            "note",
+                            node.name,
+                            text=f"stopping leader: leadership transfer to {node.transfer_target}",
+                        )
 
     def restart(self, nodes: Sequence[str]) -> None:
         with self._lock:
             for node in self._members(nodes):
-                if node.stopping:
+                if node.leaving:
+                    self._emit_down(node)  # restarted while handing over
+                if node.stopping or node.leaving:
                     node.crash()  # restart right away: the writes were not done
                 if not node.running:
                     node.start()

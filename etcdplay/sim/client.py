@@ -160,9 +160,11 @@ class ClientService:
 
     def _pick_endpoint(self) -> str | None:
         current = self.endpoint
-        if current is not None and self._nodes[current].running:
+        if current is not None and self._nodes[current].running and not self._nodes[current].leaving:
             return current
-        running = sorted(n for n, node in self._nodes.items() if node.running and not node.stopping)
+        running = sorted(
+            n for n, node in self._nodes.items() if node.running and not node.stopping and not node.leaving
+        )
         self.endpoint = self._rng.choice(running) if running else None
         return self.endpoint
 
@@ -190,8 +192,8 @@ class ClientService:
         node = self._nodes[endpoint]
         if pending is None:
             return
-        if node.raft is None or node.stopping:
-            return  # the member died with the request in flight: timeout
+        if node.raft is None or node.stopping or node.leaving:
+            return  # the member died (or closed its client port) with the request in flight: timeout
         if pending.op == "get":
             leader = node.raft.leader
             if leader is None:
@@ -243,7 +245,7 @@ class ClientService:
     def _unpark(self, name: str) -> None:
         node = self._nodes[name]
         waiting = self._parked.pop(name, [])
-        if node.raft is None or node.stopping:
+        if node.raft is None or node.stopping or node.leaving:
             return  # the member went down: those requests time out
         for command in waiting:
             self._propose(node, command, 0)

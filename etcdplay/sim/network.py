@@ -74,7 +74,7 @@ class _Member:
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("extra", "last_arrival", "net", "target", "up")
+    __slots__ = ("extra", "last_arrival", "net", "since", "target", "up")
 
     def __init__(self, net: Network, target: _Member) -> None:
         self.extra: Distribution | None = None
@@ -82,6 +82,9 @@ class _Link:
         self.net = net
         self.target = target
         self.up = True  # not cut by a partition (mirrors the graph's edge)
+        # when this connection was (re)established: at a (re)start of either
+        # end or when a partition healed (etcd's rafthttp ActiveSince)
+        self.since = 0.0
 
     def arrive(self, incarnation: int, message: Any) -> None:
         stats = self.net.stats
@@ -141,6 +144,10 @@ class Network:
         member = self._members[name]
         member.incarnation += 1
         member.receiver = receiver
+        now = self._now()
+        for (a, b), link in self._links.items():
+            if a == name or b == name:
+                link.since = now
 
     def detach(self, name: str) -> None:
         """``name`` went down: nothing more reaches it."""
@@ -243,8 +250,21 @@ class Network:
 
     def _sync_reach(self) -> None:
         self._reach = {n: set(self.graph.adj[n]) for n in self.names}
+        now = self._now()
         for (a, b), link in self._links.items():
-            link.up = b in self._reach[a]
+            up = b in self._reach[a]
+            if up and not link.up:
+                link.since = now
+            link.up = up
 
     def connected(self, a: str, b: str) -> bool:
         return a == b or b in self._reach[a]
+
+    def active_since(self, src: str, dst: str) -> float | None:
+        """When ``src``'s connection to ``dst`` came up, or None if there is
+        none now (``dst`` down or cut off): etcd's ``Transport.ActiveSince``,
+        which picks the member a stopping leader hands over to."""
+        link = self._links[src, dst]
+        if not link.up or link.target.receiver is None or self._members[src].receiver is None:
+            return None
+        return link.since

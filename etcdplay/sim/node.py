@@ -23,8 +23,12 @@ persisted commit index. etcd keeps its KV state in bbolt and replays the WAL
 from the store's consistent index instead; the contents it ends with are the
 same, so we take the simpler road.
 
-Stop (graceful): inputs and timers stop at once, pending disk writes finish
-(and their messages go out), then the member is down like after a crash.
+Stop (graceful, etcd on SIGTERM): a leader first hands leadership over
+(etcd's ``TransferLeadership``: to the peer it has been connected to longest,
+then it waits, polling once per heartbeat interval, until that peer leads or
+the request timeout passes), still running Raft meanwhile. Then inputs and
+timers stop, pending disk writes finish (and their messages go out), and the
+member is down like after a crash.
 """
 
 from __future__ import annotations
@@ -50,12 +54,13 @@ from etcdplay.sim.raft import (
     RaftNode,
     Role,
     Storage,
+    TimeoutNow,
     VoteRequest,
     VoteResponse,
 )
 from etcdplay.sim.timers import NodeTimers, TimerHooks, TimerModel
 
-_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse})
+_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse, TimeoutNow})
 
 #: (node, RaftNode, Output, now): the safety monitor's ``observe_output``.
 OutputObserver = Callable[[str, RaftNode, Output, float], None]
@@ -89,6 +94,8 @@ class SimNode:
         on_apply: ApplyObserver | None = None,
         on_other: OtherReceiver | None = None,
         on_receive: ReceiveHook | None = None,
+        transfer_poll: float = 0.1,
+        transfer_timeout: float = 7.0,
     ) -> None:
         self.name = name
         self.peers = [p for p in peers if p != name]
@@ -108,6 +115,11 @@ class SimNode:
         self.on_apply = on_apply
         self.on_other = on_other
         self.on_receive = on_receive
+        # a stopping leader checks every transfer_poll s whether its
+        # transferee leads (etcd: every --heartbeat-interval), for at most
+        # transfer_timeout s (etcd's request timeout, 5 s + 2 x election)
+        self.transfer_poll = transfer_poll
+        self.transfer_timeout = transfer_timeout
 
         self.storage = Storage(HardState(0, None, 0), [])  # what is on disk
         self.raft: RaftNode | None = None
@@ -115,6 +127,10 @@ class SimNode:
         self.timers: NodeTimers | None = None
         self.running = False
         self.stopping = False
+        # a stopping leader handing over: Raft still runs, clients are refused
+        self.leaving = False
+        self.transfer_target: str | None = None  # whom it handed over to
+        self._on_halt: Callable[[], None] | None = None
         self._incarnation = 0  # bumped on crash: stale disk completions do nothing
         self._queue: deque[Output] = deque()  # outputs waiting for the disk
         self._syncs_queued = 0  # how many queued outputs need an fsync
@@ -141,6 +157,8 @@ class SimNode:
         self._incarnation += 1
         self.running = True
         self.stopping = False
+        self.leaving = False
+        self.transfer_target = None
         self._is_leader = False
         self._queue.clear()
         self._syncs_queued = 0
@@ -173,12 +191,61 @@ class SimNode:
             return
         self._go_down()
 
-    def stop(self, then: Callable[[], None] | None = None) -> None:
-        """Stop taking input, let pending disk writes finish, then go down."""
-        if not self.running or self.stopping:
+    def stop(
+        self,
+        then: Callable[[], None] | None = None,
+        *,
+        halted: Callable[[], None] | None = None,
+    ) -> None:
+        """Stop gracefully: a leader hands over leadership first; then stop
+        taking input (``halted()`` is called then), let pending disk writes
+        finish, and go down (``then()``)."""
+        if not self.running or self.stopping or self.leaving:
             return
-        self.stopping = True
         self._after_stop = then
+        raft = self.raft
+        target = self._transferee() if raft is not None and raft.role is Role.LEADER else None
+        if raft is None or target is None:
+            self._halt(halted)
+            return
+        self.leaving = True
+        self.transfer_target = target
+        self._on_halt = halted
+        now = self._now()
+        self._handle(raft.transfer_leadership(target, now), now)
+        self._sched.call_later(
+            self.transfer_poll, self._poll_transfer, self._incarnation, target, now + self.transfer_timeout
+        )
+
+    def _transferee(self) -> str | None:
+        """etcd's longestConnected: the peer whose connection has been up the
+        longest (ties: the first in peer order); None if none is connected."""
+        best: tuple[float, str] | None = None
+        for peer in self.peers:
+            since = self._net.active_since(self.name, peer)
+            if since is not None and (best is None or since < best[0]):
+                best = (since, peer)
+        return best[1] if best is not None else None
+
+    def _poll_transfer(self, incarnation: int, target: str, deadline: float) -> None:
+        """etcd's MoveLeader loop: wait until the transferee leads, or give up
+        at the deadline; either way the member then stops."""
+        if incarnation != self._incarnation or not self.leaving:
+            return  # crashed or restarted meanwhile
+        raft = self.raft
+        now = self._now()
+        if raft is not None and raft.leader != target and now < deadline:
+            self._sched.call_later(self.transfer_poll, self._poll_transfer, incarnation, target, deadline)
+            return
+        halted, self._on_halt = self._on_halt, None
+        self.leaving = False
+        self._halt(halted)
+
+    def _halt(self, halted: Callable[[], None] | None) -> None:
+        """Stop taking input; go down once the disk is idle."""
+        if halted is not None:
+            halted()
+        self.stopping = True
         if self.timers is not None:
             self.timers.stop()
         self._net.detach(self.name)
@@ -188,6 +255,8 @@ class SimNode:
     def _go_down(self) -> None:
         self.running = False
         self.stopping = False
+        self.leaving = False
+        self._on_halt = None
         self._incarnation += 1
         if self.timers is not None:
             self.timers.stop()

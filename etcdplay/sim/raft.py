@@ -9,7 +9,8 @@ does I/O: time comes in as `now`, randomness and timers belong to the shell.
 The algorithm is Figure 2 of the Raft paper (Ongaro & Ousterhout, 2014) plus
 the extensions etcd-io/raft ships and etcd enables: PreVote, CheckQuorum with
 the leader lease, a no-op entry at the start of each leader term, rejection
-hints for fast nextIndex back-off, and probe/replicate flow control. The shape
+hints for fast nextIndex back-off, probe/replicate flow control, and
+leadership transfer (the thesis' section 3.10: TimeoutNow). The shape
 follows etcd-io/raft's `Step` (one dispatch on message term, then small
 per-role handlers) and its `Ready` (one struct of side effects per input).
 See docs/raft-core.md for the mapping.
@@ -32,10 +33,12 @@ __all__ = [
     "Message",
     "NotLeader",
     "Output",
+    "ProposalDropped",
     "RaftEvent",
     "RaftNode",
     "Role",
     "Storage",
+    "TimeoutNow",
     "VoteRequest",
     "VoteResponse",
 ]
@@ -78,6 +81,9 @@ class VoteRequest:
     last_index: int
     last_term: int
     pre_vote: bool
+    # Sent by a leadership transferee (etcd's campaignTransfer): voters answer
+    # even inside their leader lease, because the leader itself asked for it.
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,17 @@ class AppendResponse:
     hint_term: int = 0
 
 
-Message = VoteRequest | VoteResponse | AppendRequest | AppendResponse
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leader to its transferee (etcd's MsgTimeoutNow): campaign at once, in
+    a new term, without a pre-vote and past the voters' leader lease."""
+
+    src: str
+    dst: str
+    term: int
+
+
+Message = VoteRequest | VoteResponse | AppendRequest | AppendResponse | TimeoutNow
 
 
 # --- persistence and side effects -----------------------------------------------
@@ -198,6 +214,17 @@ class NotLeader(Exception):
         self.leader_hint = leader_hint
 
 
+class ProposalDropped(NotLeader):
+    """The leader is handing over leadership and takes no proposals (etcd's
+    ErrProposalDropped). The hint is the leader itself: there is nowhere to
+    forward to yet, so the proposal is lost, as in etcd."""
+
+    def __init__(self, leader: str, transferee: str) -> None:
+        Exception.__init__(self, f"proposal dropped: leadership transfer to {transferee} in progress")
+        self.leader_hint = leader
+        self.transferee = transferee
+
+
 # --- the node --------------------------------------------------------------------
 
 
@@ -225,6 +252,8 @@ class RaftNode:
         "_role",
         "_saved",
         "_term",
+        "_transfer_started",
+        "_transferee",
         "_voted_for",
         "_votes",
     )
@@ -274,6 +303,9 @@ class RaftNode:
         self._paused: dict[str, bool] = {}
         self._active: dict[str, bool] = {}
         self._quorum_window_start = now
+        # Leadership transfer in progress (etcd's leadTransferee), and since when.
+        self._transferee: str | None = None
+        self._transfer_started = now
         self._now = now
         self._out = Output()
         self._saved = (self._term, self._voted_for, self._commit)
@@ -332,6 +364,11 @@ class RaftNode:
     @property
     def election_timeout(self) -> float:
         return self._election_timeout
+
+    @property
+    def transferee(self) -> str | None:
+        """Leader: the peer leadership is being handed to (None: no transfer)."""
+        return self._transferee
 
     def match_index(self, peer: str) -> int:
         """Leader's matchIndex for a peer (0 when not leader)."""
@@ -392,6 +429,10 @@ class RaftNode:
         """Leader: send every peer an AppendRequest (heartbeat, or entries to a laggard)."""
         self._begin(now)
         if self._role is Role.LEADER:
+            if self._transferee is not None and now - self._transfer_started >= self._election_timeout:
+                # etcd gives a transfer one election timeout, then takes
+                # proposals again (the transferee is down or cut off)
+                self._transferee = None
             for p in self._peers:
                 self._paused[p] = False  # a probe may have been lost: probe again
                 self._send_append(p, allow_empty=True)
@@ -423,12 +464,45 @@ class RaftNode:
     def propose(self, command: Command, now: float) -> Output:
         if self._role is not Role.LEADER:
             raise NotLeader(self._leader)
+        if self._transferee is not None:
+            # etcd drops proposals while it hands over, so the log stops
+            # growing and the transferee can catch up
+            raise ProposalDropped(self._id, self._transferee)
         self._begin(now)
         self._append_own(command)
         self._leader_maybe_commit()
         for p in self._peers:
             if not self._probing[p]:
                 self._send_append(p, allow_empty=False)
+        return self._finish()
+
+    def transfer_leadership(self, target: str, now: float) -> Output:
+        """Leader: hand leadership to ``target`` (etcd's MsgTransferLeader;
+        the thesis, section 3.10).
+
+        Proposals are refused (``ProposalDropped``) while the transfer runs.
+        Once ``target`` holds our whole log (at once, or after the appends
+        sent to catch it up) it gets a ``TimeoutNow`` and campaigns in a new
+        term; its votes make us a follower. The transfer is abandoned if we
+        stop leading, or at the first heartbeat an election timeout after it
+        began. Asking again for the same target changes nothing; another
+        target replaces it.
+        """
+        if self._role is not Role.LEADER:
+            raise NotLeader(self._leader)
+        if target not in self._next:
+            raise ValueError(f"cannot transfer leadership to {target!r}: not a peer of {self._id}")
+        self._begin(now)
+        if target != self._transferee:
+            self._transferee = target
+            self._transfer_started = now
+            if self._match[target] == len(self._log):
+                self._send_timeout_now(target)
+            else:
+                # catch it up first (an empty append still finds where its
+                # log ends, as etcd's sendAppend does); the answer that brings
+                # its match to our last index sends the TimeoutNow
+                self._send_append(target, allow_empty=True)
         return self._finish()
 
     def flush(self, now: float) -> Output:
@@ -490,6 +564,7 @@ class RaftNode:
             self._voted_for = None
         self._role = Role.FOLLOWER
         self._votes = {}
+        self._transferee = None
         self._clear_progress()
         if changed:
             self._event("role", role=Role.FOLLOWER.value, term=term)
@@ -504,7 +579,7 @@ class RaftNode:
             self._paused = {}
             self._active = {}
 
-    def _campaign(self, *, pre: bool) -> None:
+    def _campaign(self, *, pre: bool, transfer: bool = False) -> None:
         self._clear_progress()
         if pre:
             self._role = Role.PRE_CANDIDATE
@@ -525,7 +600,7 @@ class RaftNode:
         last_index, last_term = self.last_index, self.last_term
         send = self._out.messages.append
         for p in self._peers:
-            send(VoteRequest(self._id, p, vote_term, last_index, last_term, pre))
+            send(VoteRequest(self._id, p, vote_term, last_index, last_term, pre, transfer))
 
     def _won_poll(self) -> None:
         if self._role is Role.PRE_CANDIDATE:
@@ -577,8 +652,8 @@ class RaftNode:
                 return
         elif m.term > self._term:
             if isinstance(m, VoteRequest):
-                if self._in_lease(now):
-                    return  # ignored: no term bump, no answer
+                if self._in_lease(now) and not m.transfer:
+                    return  # ignored: no term bump, no answer (a transfer's vote passes)
                 if not m.pre_vote:
                     self._become_follower(m.term, None)
                 # a pre-vote never changes our term
@@ -613,6 +688,11 @@ class RaftNode:
             if self._role is Role.LEADER and m.src in self._active:
                 self._active[m.src] = True
             self._on_vote_response(m)
+        # TimeoutNow: only a follower obeys (etcd: candidates and leaders
+        # ignore it). No pre-vote: the leader asked, so there is no partition
+        # to recover from and no reason to spend the round trip.
+        elif isinstance(m, TimeoutNow) and self._role is Role.FOLLOWER:
+            self._campaign(pre=False, transfer=True)
 
     # --- votes -------------------------------------------------------------------
 
@@ -770,10 +850,12 @@ class RaftNode:
             # The commit index can only move when a match index passes it
             # (matches never exceed our log, which only grows while we lead),
             # so skip the quorum computation otherwise: it would say no.
-            may_commit = False
+            may_commit = timeout_now = False
             if match_index > self._match[p]:
                 self._match[p] = match_index
                 may_commit = match_index > self._commit
+                if self._transferee is not None:
+                    timeout_now = p == self._transferee and match_index == len(self._log)
             if nxt[p] <= match_index:
                 nxt[p] = match_index + 1
             self._probing[p] = False
@@ -784,6 +866,8 @@ class RaftNode:
                 # a probe answered: continue, or at least pass on the commit
                 # index the peer missed while paused
                 self._send_append(p, allow_empty=was_paused)
+            if timeout_now:
+                self._send_timeout_now(p)  # the transferee has caught up
             return
         rejected = m.match_index
         if self._probing[p]:
@@ -798,6 +882,9 @@ class RaftNode:
         self._next[p] = max(min(rejected, hint + 1), match + 1)
         self._probing[p] = True
         self._send_append(p, allow_empty=True)
+
+    def _send_timeout_now(self, p: str) -> None:
+        self._out.messages.append(TimeoutNow(self._id, p, self._term))
 
     def _leader_maybe_commit(self) -> bool:
         """Figure 2 / §5.4.2: commit the highest N replicated on a quorum
