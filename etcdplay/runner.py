@@ -105,6 +105,7 @@ class Runner:
         self._last_leader: str | None = None
         # The first group of the partition in force: what the ``isolated`` selector names.
         self._isolated: list[str] = []
+        self._step_began = 0.0
 
     # --- the main loop ---------------------------------------------------------
 
@@ -134,11 +135,17 @@ class Runner:
             )
             self._emit("note", text=f"step {index} ({action}) skipped: {exc}")
             return
+        self._step_began = self.backend.now()
         self._emit("step", index=index, action=action, selector=selector, nodes=nodes, note=note)
         handler = self._handlers().get(type(step))
         if handler is None:  # pragma: no cover - the scenario model forbids it
             raise TypeError(f"no handler for {type(step).__name__}")
-        handler(step, nodes)
+        try:
+            handler(step, nodes)
+        except SelectorError as exc:
+            # e.g. a partition group naming ``leader`` while an election runs;
+            # handlers resolve everything before they act, so nothing is half done
+            self._emit("note", text=f"step {index} ({action}) skipped: {exc}")
 
     def _handlers(self) -> dict[type, Callable[..., None]]:
         return {
@@ -159,8 +166,12 @@ class Runner:
 
     # --- steps -------------------------------------------------------------------
 
-    def _fault(self, action: str, selector: object, nodes: Sequence[str], **fields: object) -> None:
-        self._emit("fault", action=action, selector=selector, nodes=list(nodes), **fields)
+    def _fault(self, action: str, selector: object, nodes: Sequence[str], **fields: Any) -> None:
+        # Stamped with the time the step began: a live graceful stop returns
+        # only once the process has exited, but the fault started earlier.
+        self.trace.emit(
+            self._step_began, "fault", action=action, selector=selector, nodes=list(nodes), **fields
+        )
 
     def _crash(self, step: CrashStep, nodes: list[str]) -> None:
         self._last_leader = current_leader(self.backend.status())

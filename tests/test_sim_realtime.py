@@ -21,7 +21,9 @@ def test_sleep_takes_wall_time_at_the_given_speed() -> None:
     began = time.monotonic()
     backend.sleep(2.0)  # two virtual seconds at 10x: about 0.2 s
     wall = time.monotonic() - began
-    assert 0.15 <= wall <= 2.0
+    # paced: it takes wall time (the upper bound only guards against a hang;
+    # a loaded machine makes the simulation fall behind, never run ahead)
+    assert 0.15 <= wall <= 20.0
     assert 1.9 <= backend.now() <= 2.6
     backend.close()
 
