@@ -176,3 +176,29 @@ def test_random_fault_schedules_stay_safe_and_converge(
     )
     result, _ = simulate(scenario, seed)
     assert result.ok, [f"{c.name}: {c.detail}" for c in result.failed]
+
+
+def test_a_selector_with_nothing_to_name_skips_its_step() -> None:
+    text = """
+[cluster]
+size = 3
+[[steps]]
+at = 0
+action = "wait-for-leader"
+[[steps]]
+at = 1
+action = "crash"
+target = "all"
+[[steps]]
+at = 1.1
+action = "partition"
+groups = [["leader"]]
+[[steps]]
+at = 3.5
+action = "restart"
+"""
+    result, _ = simulate(sc.from_toml(text, "t.toml"), seed=1)
+    notes = [e["text"] for e in result.trace.of_kind("note") if "text" in e]
+    assert any("step 2 (partition) skipped: no leader" in n for n in notes)
+    assert not [e for e in result.trace.of_kind("fault") if e["action"] == "partition"]
+    assert result.ok, [f"{c.name}: {c.detail}" for c in result.failed]
