@@ -194,3 +194,21 @@ def test_atomic_output_publishes_only_complete_files(tmp_path: Path) -> None:
     assert out.stat().st_mode & 0o777 != 0o600  # the usual permissions, not mkstemp's
     with pytest.raises(OutputError, match="is a directory"):
         atomic_output(tmp_path, "--out").__enter__()
+
+
+@pytest.mark.parametrize(
+    ("configurations", "expected"),
+    [
+        ([5], "configurations[0]: not an object"),
+        ([{"label": 1}], "configurations[0]: no 'label' string"),
+        ([{"label": "a", "samples": []}], "configurations[0]: no 'summary' object"),
+        ([{"label": "a", "samples": [], "summary": {"trials": 1}}], "without 'trials' and 'downtime_ms'"),
+    ],
+)
+def test_sweep_compare_of_a_malformed_document(tmp_path: Path, configurations: list, expected: str) -> None:
+    # Right schema, wrong shape: KeyError / TypeError tracebacks in the table.
+    doc = tmp_path / "sweep.json"
+    doc.write_text(
+        json.dumps({"schema": "etcdplay-sweep/1", "experiment": "failover", "configurations": configurations})
+    )
+    bad_input(etcdplay("sweep", "compare", str(doc)), expected)

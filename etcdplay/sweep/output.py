@@ -95,7 +95,32 @@ def load(path: str | Path) -> dict[str, Any]:
         raise SweepError(f"{path}: not a sweep result (expected schema {SCHEMA!r})")
     if not isinstance(data.get("configurations"), list):
         raise SweepError(f"{path}: sweep result without configurations")
+    for index, config in enumerate(data["configurations"]):
+        problem = _config_problem(config, data.get("experiment"))
+        if problem:
+            raise SweepError(f"{path}: configurations[{index}]: {problem}")
     return data
+
+
+def _config_problem(config: Any, experiment: Any) -> str | None:
+    """What is wrong with one configuration of a sweep document (None: nothing)."""
+    if not isinstance(config, dict):
+        return "not an object"
+    if not isinstance(config.get("label"), str):
+        return "no 'label' string"
+    if not isinstance(config.get("samples"), list) or not all(isinstance(s, dict) for s in config["samples"]):
+        return "no 'samples' list of objects"
+    summary = config.get("summary")
+    if not isinstance(summary, dict):
+        return "no 'summary' object"
+    if experiment == "failover":
+        downtime = summary.get("downtime_ms")
+        if not isinstance(summary.get("trials"), int) or not isinstance(downtime, dict):
+            return "summary without 'trials' and 'downtime_ms'"
+        for key in ("mean", "p50", "p90", "p99", "max"):
+            if not isinstance(downtime.get(key), int | float | None):
+                return f"summary.downtime_ms.{key} is not a number"
+    return None
 
 
 # --- tables ---------------------------------------------------------------------------
