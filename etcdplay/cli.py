@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from etcdplay import scenario as scenarios
+from etcdplay.files import OutputError, atomic_output, check_distinct, check_writable
 from etcdplay.live.command import live
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
@@ -71,18 +72,20 @@ def trace_sink(path: Path | None) -> Iterator[IO[str] | None]:
     if path is None:
         yield None
         return
-    if path.is_dir():
-        fail(f"--out {path}: is a directory")
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        handle = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        fail(f"--out {path}: cannot write ({exc.strerror})")
-    try:
+    with atomic_output(path, "--out") as handle:
         yield handle
-    finally:
-        handle.close()
-        tmp.replace(path)
+
+
+def check_outputs(out: Path | None, report: Path | None, replay: Path | None) -> None:
+    """Refuse, before the run, outputs that would overwrite each other or the replayed trace."""
+    try:
+        check_distinct([("--out", out), ("--report", report)], [replay] if replay else [])
+        if out is not None:
+            check_writable(out, "--out")
+        if report is not None and report.is_dir():
+            raise OutputError(f"--report {report}: is a directory")
+    except OutputError as exc:
+        fail(str(exc))
 
 
 @app.command("scenarios")
@@ -145,6 +148,7 @@ def simulate(
 
     if engine not in ENGINES:
         fail(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    check_outputs(out, report, replay)
     sc, replay_seed = load_scenario(scenario, replay)
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.sim.backend import SimBackend
@@ -212,7 +216,7 @@ def main() -> None:
 
     try:
         app()
-    except (ScenarioError, TraceError, ReportError, DistributionError) as exc:
+    except (ScenarioError, TraceError, ReportError, DistributionError, OutputError) as exc:
         # Bad input found deep inside a command: one line, exit status 2.
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)

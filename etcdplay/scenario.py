@@ -53,8 +53,22 @@ def _check_distribution(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+#: The longest a scenario may ask to wait for anything (a step's time, a load, a
+#: timeout): a day. Beyond that a run would look hung (the simulator runs an idle
+#: cluster at about 1000x real time), and TOML's inf would never end.
+MAX_SECONDS = 86400.0
+
+#: The shortest heartbeat: below it the simulator spends all its time on ticks
+#: (and a heartbeat of 1e-300 ms never lets virtual time advance).
+MIN_HEARTBEAT_MS = 0.1
+
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity (valid TOML) are refused everywhere: every comparison with
+    # NaN is false, so it would slip past the range checks below.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ClusterSpec(_Model):
@@ -65,7 +79,7 @@ class ClusterSpec(_Model):
         "[election_timeout_ms, 2*election_timeout_ms); uniform: election timeout drawn "
         "uniformly from the range election_timeout_ms = [lo, hi] ms, as in the Raft paper",
     )
-    heartbeat_ms: float = Field(100.0, gt=0, description="etcd --heartbeat-interval")
+    heartbeat_ms: float = Field(100.0, ge=MIN_HEARTBEAT_MS, description="etcd --heartbeat-interval")
     election_timeout_ms: float | tuple[float, float] = Field(
         1000.0, description="etcd --election-timeout, or [lo, hi] for the uniform timer"
     )
@@ -124,7 +138,7 @@ Target = str | list[str]
 
 
 class _Step(_Model):
-    at: float = Field(ge=0, description="seconds since scenario start")
+    at: float = Field(ge=0, le=MAX_SECONDS, description="seconds since scenario start")
     note: str | None = None
 
 
@@ -168,7 +182,7 @@ class DelayStep(_Targeted):
 class LoadStep(_Step):
     action: Literal["load"]
     rate: float = Field(gt=0, le=100000, description="writes per second")
-    duration: float = Field(gt=0)
+    duration: float = Field(gt=0, le=MAX_SECONDS)
     prefix: str = "load/"
 
 
@@ -190,14 +204,14 @@ class DeleteStep(_Step):
 
 class WaitForLeaderStep(_Step):
     action: Literal["wait-for-leader"]
-    timeout: float = Field(10.0, gt=0)
+    timeout: float = Field(10.0, gt=0, le=MAX_SECONDS)
 
 
 class ExpectStep(_Step):
     action: Literal["expect"]
     expect: Literal["leader", "no-leader", "single-leader", "converged", "leader-changed", "leader-unchanged"]
     target: Target | None = None
-    within: float = Field(0.0, ge=0, description="seconds to wait for it to hold")
+    within: float = Field(0.0, ge=0, le=MAX_SECONDS, description="seconds to wait for it to hold")
 
 
 Step = Annotated[
@@ -241,26 +255,46 @@ def _default_fault_kinds() -> list[FaultKind]:
     return ["crash", "isolate", "partition", "delay"]
 
 
+#: The least time (s) a chaos schedule gives each fault.
+MIN_CHAOS_SLOT = 0.01
+
+
 class ChaosSpec(_Model):
     """A random fault schedule, expanded into steps from the run's seed."""
 
-    start: float = Field(2.0, ge=0)
-    duration: float = Field(30.0, gt=0)
+    start: float = Field(2.0, ge=0, le=MAX_SECONDS)
+    duration: float = Field(30.0, gt=0, le=MAX_SECONDS)
     faults: int = Field(6, ge=1, le=1000)
     kinds: list[FaultKind] = Field(default_factory=_default_fault_kinds, min_length=1)
-    hold: tuple[float, float] = Field((1.0, 4.0), description="how long a fault lasts, [lo, hi] s")
+    hold: tuple[Seconds, Seconds] = Field((1.0, 4.0), description="how long a fault lasts, [lo, hi] s")
     latency_ms: str = "uniform(50,200)"
-    load_rate: float = Field(50.0, ge=0)
+    load_rate: float = Field(50.0, ge=0, le=100000)
 
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> ChaosSpec:
+        lo, hi = self.hold
+        if lo > hi:
+            raise ValueError(f"hold [{lo:g}, {hi:g}] needs lo <= hi")
+        # Step times are rounded to the millisecond: slots much shorter than that
+        # would let one fault's undo land after the next fault.
+        if self.duration / self.faults < MIN_CHAOS_SLOT * (1 - 1e-9):
+            raise ValueError(
+                f"{self.faults} faults in {self.duration:g} s is too dense: give each fault at "
+                f"least {MIN_CHAOS_SLOT:g} s (raise duration or lower faults)"
+            )
+        return self
 
 
 class Scenario(_Model):
     name: str = "custom"
     description: str = ""
     explain: str = Field("", description="prose for learners: what this shows about Raft")
-    settle: float = Field(5.0, ge=0, description="seconds to wait after the last step for convergence")
-    status_interval: float = Field(0.25, gt=0, le=60, description="seconds between status events")
+    settle: float = Field(
+        5.0, ge=0, le=MAX_SECONDS, description="seconds to wait after the last step for convergence"
+    )
+    status_interval: float = Field(0.25, ge=0.01, le=60, description="seconds between status events")
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     steps: list[Step] = Field(default_factory=list)
@@ -302,7 +336,10 @@ class Scenario(_Model):
         """The scenario with any generated schedule turned into plain steps."""
         if self.chaos is None:
             return self
-        generated = _chaos_steps(self.chaos, self.cluster, random.Random(f"chaos:{seed}"))
+        try:
+            generated = _chaos_steps(self.chaos, self.cluster, random.Random(f"chaos:{seed}"))
+        except ValidationError as exc:  # pragma: no cover - ChaosSpec's checks should prevent it
+            raise ScenarioError(f"[chaos] cannot be expanded with seed {seed}: {exc}") from None
         steps = sorted([*self.steps, *generated], key=lambda s: s.at)
         return self.model_copy(update={"steps": steps, "chaos": None})
 
@@ -348,7 +385,8 @@ def _chaos_steps(chaos: ChaosSpec, cluster: ClusterSpec, rng: random.Random) -> 
     if chaos.load_rate > 0:
         steps.append(
             {
-                "at": chaos.start,
+                # rounded like the fault times below, so no fault can round to before it
+                "at": round(chaos.start, 3),
                 "action": "load",
                 "rate": chaos.load_rate,
                 "duration": chaos.duration,
@@ -483,6 +521,8 @@ def load(name_or_path: str) -> Scenario:
             raise ScenarioError(f"{name_or_path}: no such scenario file") from None
         except (IsADirectoryError, UnicodeDecodeError):
             raise ScenarioError(f"{name_or_path}: not a readable TOML scenario file") from None
+        except OSError as exc:
+            raise ScenarioError(f"{name_or_path}: cannot read ({exc.strerror or exc})") from None
         return from_toml(text, name_or_path)
     raise ScenarioError(
         f"unknown scenario {name_or_path!r}: not a built-in ({', '.join(builtin_names())}) "

@@ -11,6 +11,7 @@ The format is documented in docs/trace-format.md.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -180,6 +181,9 @@ def iter_lines(lines: Iterable[str], source: str) -> Iterator[Event]:
             raise TraceError(f"{source}:{number}: not JSON ({exc.msg})") from None
         if not isinstance(event, dict) or "kind" not in event or "t" not in event:
             raise TraceError(f"{source}:{number}: not a trace event (needs 't' and 'kind')")
+        t = event["t"]
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise TraceError(f"{source}:{number}: 't' must be a finite number of seconds, got {t!r}")
         yield event
 
 
@@ -192,28 +196,36 @@ def read_trace(path: str | Path) -> Trace:
         raise TraceError(f"{source}: no such trace file") from None
     except IsADirectoryError:
         raise TraceError(f"{source}: is a directory, not a trace file") from None
-    with handle:
-        events = iter_lines(handle, source)
-        try:
-            header = next(events)
-        except StopIteration:
-            raise TraceError(f"{source}: empty file, not a trace") from None
-        if header.get("kind") != "header":
-            raise TraceError(f"{source}:1: the first line of a trace must be its header")
-        schema = header.get("schema")
-        if schema != SCHEMA_VERSION:
-            raise TraceError(
-                f"{source}: trace schema {schema!r} is not supported "
-                f"(this etcdplay reads schema {SCHEMA_VERSION})"
-            )
-        try:
-            body = list(events)
-        except UnicodeDecodeError:
-            raise TraceError(f"{source}: not a text file") from None
+    except OSError as exc:
+        raise TraceError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    try:
+        with handle:
+            header, body = _read_events(handle, source)
+    except UnicodeDecodeError:
+        raise TraceError(f"{source}: not a text file") from None
+    except OSError as exc:
+        raise TraceError(f"{source}: cannot read ({exc.strerror or exc})") from None
     # Live backends read etcd's logs a little after the fact, so events can
     # reach the file slightly out of time order; readers want them in order.
     body.sort(key=_time_of)
     return Trace(header=header, events=body, source=source)
+
+
+def _read_events(handle: Iterable[str], source: str) -> tuple[Event, list[Event]]:
+    events = iter_lines(handle, source)
+    try:
+        header = next(events)
+    except StopIteration:
+        raise TraceError(f"{source}: empty file, not a trace") from None
+    if header.get("kind") != "header":
+        raise TraceError(f"{source}:1: the first line of a trace must be its header")
+    schema = header.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise TraceError(
+            f"{source}: trace schema {schema!r} is not supported "
+            f"(this etcdplay reads schema {SCHEMA_VERSION})"
+        )
+    return header, list(events)
 
 
 def _time_of(event: Event) -> float:

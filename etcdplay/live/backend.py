@@ -154,9 +154,13 @@ class LiveBackend:
                 port = free_port()
                 if port not in ports:
                     ports.append(port)
-        if self.data_root is not None:
-            self.data_root.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="etcdplay-live-", dir=self.data_root))
+        try:
+            if self.data_root is not None:
+                self.data_root.mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="etcdplay-live-", dir=self.data_root))
+        except OSError as exc:
+            where = f"--data-dir {self.data_root}" if self.data_root is not None else "the temp directory"
+            raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
         self._t0, self._wall0 = time.monotonic(), time.time()
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         if self.use_proxy:

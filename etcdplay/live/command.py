@@ -75,12 +75,13 @@ def live(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
 ) -> None:
     """Run a scenario on a real etcd cluster on this machine (loopback only)."""
-    from etcdplay.cli import errors, fail, finish_run, load_scenario, trace_sink
+    from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, trace_sink
     from etcdplay.live.backend import LiveBackend
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.scenario import ScenarioError, from_dict
     from etcdplay.trace import TraceWriter
 
+    check_outputs(out, report, replay)
     sc, replay_seed = load_scenario(scenario, replay)
     if heartbeat_ms is not None or election_timeout_ms is not None:
         data = sc.to_dict()

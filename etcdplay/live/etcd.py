@@ -130,6 +130,9 @@ def free_port(host: str = HOST) -> int:
 
 
 def check_ports_free(ports: list[int], what: str) -> None:
+    outside = [port for port in ports if not 1 <= port <= 65535]
+    if outside:
+        raise EtcdError(f"{what}: needs ports {ports[0]}..{ports[-1]}, but ports are 1-65535")
     for port in ports:
         if port in RESERVED_PORTS:
             raise EtcdError(f"{what}: port {port} is etcd's default port; etcdplay never uses it")

@@ -68,4 +68,8 @@ def compare(
         side_a, side_b = [positional[0]], [positional[1]]
     if not side_a or not side_b:
         raise ReportError("compare needs a side A and a side B: compare A B, or --a ... --b ...")
-    return write_compare(load_all(side_a), load_all(side_b), out, label_a=label_a, label_b=label_b)
+    runs_a, runs_b = load_all(side_a), load_all(side_b)
+    for run in [*runs_a, *runs_b]:
+        if run.source and Path(run.source).resolve() == out.resolve():
+            raise ReportError(f"{out}: the output would overwrite the trace {run.source}; choose another -o")
+    return write_compare(runs_a, runs_b, out, label_a=label_a, label_b=label_b)

@@ -22,6 +22,7 @@ from etcdplay import metrics
 from etcdplay.report import figures
 from etcdplay.report.downsample import thin
 from etcdplay.report.errors import ReportError
+from etcdplay.report.html import write_output
 from etcdplay.report.page import document, esc, figure_div, fmt, table
 from etcdplay.trace import Trace
 
@@ -447,11 +448,7 @@ def write_compare(
         write_png(figs, out, title=f"{side_a.label} vs {side_b.label}")
         return out
     text = render_compare(side_a, side_b)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{out}: cannot write the comparison ({exc.strerror or exc})") from None
+    write_output(out, text, "the comparison")
     return out
 
 

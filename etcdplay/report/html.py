@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from etcdplay import metrics
+from etcdplay.files import OutputError, write_text_atomic
 from etcdplay.report import figures
 from etcdplay.report.errors import ReportError
 from etcdplay.report.page import document, esc, figure_div, fmt, table
@@ -253,8 +254,15 @@ def _title(trace: Trace) -> str:
 
 
 def _write_text(out: Path, text: str) -> None:
+    write_output(out, text, "the report")
+
+
+def write_output(out: Path, text: str, what: str) -> None:
+    """Write a report file whole or not at all (an interrupted write leaves nothing)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_text_atomic(out, text, "")
     except OSError as exc:
-        raise ReportError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
+        raise ReportError(f"{out}: cannot write {what} ({exc.strerror or exc})") from None
+    except OutputError as exc:
+        raise ReportError(f"cannot write {what}: {exc}") from None

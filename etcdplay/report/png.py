@@ -18,6 +18,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from etcdplay.files import OutputError, atomic_path
 from etcdplay.report.errors import ReportError
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -112,14 +113,20 @@ def write_png(figures: Sequence[go.Figure], out: Path, *, title: str) -> None:
     kopts: dict[str, Any] = {"path": browser, "mathjax": False}
     if plotlyjs.exists():
         kopts["plotlyjs"] = str(plotlyjs)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        kaleido.write_fig_sync(
-            fig,
-            path=str(out),
-            opts={"format": "png", "width": WIDTH, "height": fig.layout.height or 600},
-            kopts=kopts,
-        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot write the image: {out}: {exc.strerror or exc}") from None
+    try:
+        with atomic_path(out, "") as tmp:
+            kaleido.write_fig_sync(
+                fig,
+                path=str(tmp),
+                opts={"format": "png", "width": WIDTH, "height": fig.layout.height or 600},
+                kopts=kopts,
+            )
+    except OutputError as exc:
+        raise ReportError(f"cannot write the image: {exc}") from None
     except Exception as exc:  # kaleido/choreographer raise many kinds; say which, in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ReportError(

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from etcdplay.distributions import DistributionError
+from etcdplay.files import OutputError, check_distinct
 from etcdplay.scenario import ScenarioError
 from etcdplay.scenario import load as load_scenario
 from etcdplay.sweep import failover as fo
@@ -44,7 +45,7 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SweepError, ScenarioError, DistributionError) as exc:
+        except (SweepError, ScenarioError, DistributionError, OutputError) as exc:
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             _err().print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -160,6 +161,7 @@ def failover(
     """
     if backend not in ("sim", "live"):
         raise SweepError(f"--backend {backend!r}: use 'sim' or 'live'")
+    check_distinct([("--json", json_out), ("--plot", plot_out)], compare or [])
     if timer not in fo.TIMERS:
         raise SweepError(f"--timer {timer!r}: use one of {', '.join(fo.TIMERS)}")
     n_trials = _positive("--trials", trials if trials is not None else (20 if backend == "live" else 1000))
@@ -293,6 +295,7 @@ def scenario(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
 ) -> None:
     """Run a scenario on the simulator over a grid of --set overrides x seeds."""
+    check_distinct([("--json", json_out), ("--plot", plot_out)], [Path(name)])
     _positive("--seeds", seeds)
     if chunk_size is not None:
         _positive("--chunk-size", chunk_size)
@@ -350,6 +353,7 @@ def compare_cmd(
     ] = None,
 ) -> None:
     """Failover downtime distributions of several sweeps side by side."""
+    check_distinct([("--plot", plot_out)], files)
     docs = _other_documents(files)
     for path, (_, doc) in zip(files, docs, strict=True):
         if doc.get("experiment") != "failover":

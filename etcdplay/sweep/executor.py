@@ -144,6 +144,7 @@ class DaskRunner:
             from distributed import Client
         except ImportError:  # pragma: no cover - a declared dependency
             raise SweepError("--cluster needs dask.distributed: pip install 'dask[distributed]'") from None
+        _check_address(address)
         try:
             self._client = Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -157,6 +158,21 @@ class DaskRunner:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _check_address(address: str) -> None:
+    """A malformed tcp address fails inside Client() and leaves a half-made client
+    whose finaliser hangs for 20 s and prints a traceback: check it first."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    try:
+        scheme, _ = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            get_address_host_port(address)
+    except ValueError as exc:
+        raise SweepError(
+            f"--cluster {address}: not a scheduler address ({exc}); expected e.g. tcp://host:8786"
+        ) from None
 
 
 def make_runner(jobs: int, cluster: str | None) -> Runner:

@@ -28,6 +28,7 @@ from typing import IO, Any
 from rich import box
 from rich.table import Table
 
+from etcdplay.files import AtomicFile, OutputError
 from etcdplay.sweep.errors import SweepError
 
 SCHEMA = "etcdplay-sweep/1"
@@ -42,10 +43,13 @@ class JsonStream:
 
     def __init__(self, path: str | Path, meta: dict[str, Any]) -> None:
         self.path = Path(path)
+        # Written under a temporary name, renamed by close(): an interrupted sweep
+        # leaves neither half a document nor a hole where an earlier result was.
         try:
-            self._out: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise SweepError(f"--json {path}: cannot write ({exc.strerror})") from None
+            self._file = AtomicFile(self.path, "--json")
+        except OutputError as exc:
+            raise SweepError(str(exc)) from None
+        self._out: IO[str] = self._file.handle
         head = _dump({"schema": SCHEMA, **meta})
         self._out.write(head[:-1] + ',\n"configurations":[')
         self._configs = 0
@@ -68,12 +72,14 @@ class JsonStream:
 
     def close(self) -> None:
         self._out.write("\n]}\n")
-        self._out.close()
+        try:
+            self._file.commit()
+        except (OSError, OutputError) as exc:
+            raise SweepError(f"--json {self.path}: cannot write ({exc})") from None
 
     def abort(self) -> None:
-        """Interrupted: remove the half-written file rather than leave bad JSON."""
-        self._out.close()
-        self.path.unlink(missing_ok=True)
+        """Interrupted: drop the half-written file (an earlier file of that name stays)."""
+        self._file.discard()
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -89,7 +95,32 @@ def load(path: str | Path) -> dict[str, Any]:
         raise SweepError(f"{path}: not a sweep result (expected schema {SCHEMA!r})")
     if not isinstance(data.get("configurations"), list):
         raise SweepError(f"{path}: sweep result without configurations")
+    for index, config in enumerate(data["configurations"]):
+        problem = _config_problem(config, data.get("experiment"))
+        if problem:
+            raise SweepError(f"{path}: configurations[{index}]: {problem}")
     return data
+
+
+def _config_problem(config: Any, experiment: Any) -> str | None:
+    """What is wrong with one configuration of a sweep document (None: nothing)."""
+    if not isinstance(config, dict):
+        return "not an object"
+    if not isinstance(config.get("label"), str):
+        return "no 'label' string"
+    if not isinstance(config.get("samples"), list) or not all(isinstance(s, dict) for s in config["samples"]):
+        return "no 'samples' list of objects"
+    summary = config.get("summary")
+    if not isinstance(summary, dict):
+        return "no 'summary' object"
+    if experiment == "failover":
+        downtime = summary.get("downtime_ms")
+        if not isinstance(summary.get("trials"), int) or not isinstance(downtime, dict):
+            return "summary without 'trials' and 'downtime_ms'"
+        for key in ("mean", "p50", "p90", "p99", "max"):
+            if not isinstance(downtime.get(key), int | float | None):
+                return f"summary.downtime_ms.{key} is not a number"
+    return None
 
 
 # --- tables ---------------------------------------------------------------------------

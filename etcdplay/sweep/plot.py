@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from etcdplay.files import OutputError, write_text_atomic
 from etcdplay.sweep.errors import SweepError
 from etcdplay.sweep.output import SCENARIO_METRICS
 
@@ -161,10 +162,11 @@ def scenario_figure(
 
 def write_html(fig: go.Figure, path: str | Path) -> None:
     """A single HTML file that works offline (plotly.js embedded)."""
+    text = fig.to_html(include_plotlyjs=True, full_html=True)
     try:
-        fig.write_html(str(path), include_plotlyjs=True, full_html=True)
-    except OSError as exc:
-        raise SweepError(f"--plot {path}: cannot write ({exc.strerror})") from None
+        write_text_atomic(Path(path), text, "--plot")
+    except OutputError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def documents_series(documents: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[float]]]:

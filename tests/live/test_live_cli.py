@@ -103,6 +103,18 @@ def test_member_that_does_not_come_up_shows_its_log(tmp_path: Path) -> None:
     assert "discovery failed" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_base_port_out_of_range_and_unusable_data_dir(tmp_path: Path) -> None:
+    fake = str(_fake_etcd(tmp_path, "3.5.0"))
+    run = etcdplay("leader-failure", "--etcd-bin", fake, "--base-port", "70000")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "--base-port 70000: needs ports 70000..70009, but ports are 1-65535" in run.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    run = etcdplay("leader-failure", "--etcd-bin", fake, "--data-dir", str(a_file))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"--data-dir {a_file}: cannot create the run's directory" in run.stderr
+
+
 def _port_after_a_free_one() -> socket.socket:
     """A listening socket whose port's predecessor is free, so the clash is ours."""
     for _ in range(50):
@@ -139,8 +151,15 @@ def _etcd_processes_started_by(pid: int) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    data, outputs = tmp_path / "data", tmp_path / "out"
+    outputs.mkdir()
+    out = outputs / "run.jsonl"
+    out.write_text("an earlier trace\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "etcdplay", "live", "leader-failure", *FAST_ARGS, "--data-dir", str(tmp_path)],
+        [
+            *[sys.executable, "-m", "etcdplay", "live", "leader-failure", *FAST_ARGS],
+            *["--data-dir", str(data), "--out", str(out)],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -160,7 +179,10 @@ def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -
     assert "interrupted: every etcd member stopped" in err
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
-    assert list(tmp_path.iterdir()) == []  # the run's data dir is gone
+    assert list(data.iterdir()) == []  # the run's data dir is gone
+    # no half-written trace: the earlier file is untouched and no temporary is left
+    assert out.read_text() == "an earlier trace\n"
+    assert list(outputs.iterdir()) == [out]
 
 
 def test_run_out_and_replay(tmp_path: Path) -> None:
