@@ -113,3 +113,14 @@ def test_timer_model_from_cluster_settings() -> None:
     assert isinstance(uniform, UniformTimerModel) and uniform.lo == pytest.approx(0.15)
     with pytest.raises(ValueError):
         timer_model("etcd", 100, (150, 300))
+
+
+def test_etcd_model_fast_forwards_election_ticks_at_boot_like_etcd() -> None:
+    from etcdplay.sim.timers import EtcdTimerModel, timer_model
+
+    plain = timer_model("etcd", 100, 1000)
+    assert isinstance(plain, EtcdTimerModel) and plain.boot_advance == 0
+    three = timer_model("etcd", 100, 1000, cluster_size=3)
+    assert isinstance(three, EtcdTimerModel) and three.boot_advance == 8  # election ticks - 2
+    single = timer_model("etcd", 100, 1000, cluster_size=1)
+    assert isinstance(single, EtcdTimerModel) and single.boot_advance == 9  # election ticks - 1

@@ -105,7 +105,9 @@ class SimBackend:
                 derive_rng(seed, "network"),
                 loss=net.loss,
             )
-            model = timer_model(cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms)
+            model = timer_model(
+                cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms, cluster.size
+            )
             self.safety = SafetyMonitor() if self._check_safety else None
             disk = Distribution.parse(cluster.disk_ms)
             election = cluster.election_range_ms[0] / 1000.0

@@ -233,8 +233,10 @@ class EtcdTickTimers:
         tick: float,
         election_ticks: int,
         hooks: TimerHooks,
+        boot_advance: int = 0,
     ) -> None:
         self._sched = scheduler
+        self._boot_advance = boot_advance
         self._rng = rng
         self._tick_s = tick
         self.election_ticks = election_ticks
@@ -248,7 +250,10 @@ class EtcdTickTimers:
     def start(self, leader: bool) -> None:
         self._gen += 1
         self._leader = leader
-        self.elapsed = 0
+        # etcd's --initial-election-tick-advance (on by default): a member that
+        # (re)starts fast-forwards its election clock, so a fresh cluster
+        # elects in [2, election_ticks + 2) ticks instead of a full timeout.
+        self.elapsed = 0 if leader else self._boot_advance
         self._draw()
         # The phase: members boot at different moments, so their ticks do not
         # line up. Drawn per (re)start.
@@ -295,6 +300,7 @@ class EtcdTickTimers:
 class EtcdTimerModel:
     heartbeat: float  # seconds, etcd --heartbeat-interval: one tick
     election: float  # seconds, etcd --election-timeout
+    boot_advance: int = 0  # ticks fast-forwarded at (re)start (etcd's adjustTicks)
 
     @property
     def election_ticks(self) -> int:
@@ -305,15 +311,31 @@ class EtcdTimerModel:
         return self.election_ticks * self.heartbeat
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
-        return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks)
+        return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks, self.boot_advance)
 
 
-def timer_model(kind: str, heartbeat_ms: float, election_ms: float | tuple[float, float]) -> TimerModel:
-    """The model a ClusterSpec (or failover params) asks for; times in ms."""
+def timer_model(
+    kind: str,
+    heartbeat_ms: float,
+    election_ms: float | tuple[float, float],
+    cluster_size: int | None = None,
+) -> TimerModel:
+    """The model a ClusterSpec (or failover params) asks for; times in ms.
+
+    With ``cluster_size``, the etcd model fast-forwards election ticks when a
+    member starts, as etcd's ``adjustTicks`` does: election_ticks - 1 for a
+    single member, election_ticks - 2 once peers are connected. Failover
+    trials leave it out: they measure from a steady state, not from boot.
+    """
     if kind == "etcd":
         if isinstance(election_ms, tuple):
             raise ValueError("the etcd timer takes one election timeout, not a range")
-        return EtcdTimerModel(heartbeat_ms / 1000.0, election_ms / 1000.0)
+        model = EtcdTimerModel(heartbeat_ms / 1000.0, election_ms / 1000.0)
+        if cluster_size is not None:
+            ticks = model.election_ticks
+            advance = ticks - 1 if cluster_size == 1 else ticks - 2
+            model = EtcdTimerModel(model.heartbeat, model.election, max(0, advance))
+        return model
     if kind == "uniform":
         lo, hi = election_ms if isinstance(election_ms, tuple) else (election_ms, 2 * election_ms)
         return UniformTimerModel(lo / 1000.0, hi / 1000.0, heartbeat_ms / 1000.0)
