@@ -79,6 +79,15 @@ def _other_documents(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
 # --- failover -------------------------------------------------------------------------
 
 
+# Options both sweeps take, declared once.
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")
+]
+ClusterOption = Annotated[
+    str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")
+]
+
+
 @sweep_app.command("failover")
 @friendly
 def failover(
@@ -131,12 +140,8 @@ def failover(
         int | None, typer.Option(help="trials per configuration (default: 1000; live: 20)")
     ] = None,
     seed: Annotated[int, typer.Option(help="base seed: same seed, same samples, whatever --jobs")] = 1,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")
-    ] = 0,
-    cluster: Annotated[
-        str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")
-    ] = None,
+    jobs: JobsOption = 0,
+    cluster: ClusterOption = None,
     backend: Annotated[
         str, typer.Option(help="'sim' (the failover model) or 'live' (real etcd members)")
     ] = "sim",
@@ -279,12 +284,8 @@ def scenario(
     ] = None,
     seeds: Annotated[int, typer.Option(help="runs per grid point, seeds --seed .. --seed+N-1")] = 20,
     seed: Annotated[int, typer.Option(help="first seed")] = 1,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="worker processes; 0 = every core, 1 = in process")
-    ] = 0,
-    cluster: Annotated[
-        str | None, typer.Option(help="run on a Dask distributed cluster, e.g. tcp://scheduler:8786")
-    ] = None,
+    jobs: JobsOption = 0,
+    cluster: ClusterOption = None,
     chunk_size: Annotated[int | None, typer.Option(help="runs per work unit (default: automatic)")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write every run's metrics and the summary")
