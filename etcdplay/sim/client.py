@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +124,14 @@ class ClientService:
         self._nodes = nodes
         self._net = network
         self._rng = rng
-        self.request_timeout = request_timeout
+        self._request_timeout = request_timeout
+        # Request deadlines in submission order (so in deadline order: the
+        # timeout is fixed). One timer, armed for the oldest request still
+        # pending, expires them: a timer per request would put ~100 moot
+        # entries per second of load onto the event queue, and every event
+        # pays for the queue's depth.
+        self._deadlines: deque[tuple[float, int]] = deque()
+        self._expiry_armed = False
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._reads: dict[str, list[_Read]] = {}  # leader -> reads waiting to be served
@@ -150,7 +158,9 @@ class ClientService:
         rid = next(self._ids)
         pending = _Pending(op, key, value, self._sched.now(), source, done, prefix=prefix)
         self._pending[rid] = pending
-        self._sched.call_later(self.request_timeout, self._time_out, rid)
+        self._deadlines.append((pending.started + self._request_timeout, rid))
+        if not self._expiry_armed:
+            self._arm_expiry()
         endpoint = self._pick_endpoint()
         if endpoint is None:
             return rid  # nothing to talk to: it will time out, as a dial would
@@ -178,8 +188,28 @@ class ClientService:
             ClientResult(pending.op, pending.key, ok, latency, value, error, pending.endpoint, pending.source)
         )
 
-    def _time_out(self, rid: int) -> None:
-        self._finish(rid, False, error="request timed out")
+    @property
+    def request_timeout(self) -> float:
+        return self._request_timeout
+
+    def _arm_expiry(self) -> None:
+        """Set the timer for the oldest deadline of a request still pending."""
+        deadlines, pending = self._deadlines, self._pending
+        while deadlines and deadlines[0][1] not in pending:
+            deadlines.popleft()
+        self._expiry_armed = bool(deadlines)
+        if deadlines:
+            self._sched.call_at(deadlines[0][0], self._expire)
+
+    def _expire(self) -> None:
+        """Time out every request whose deadline has come."""
+        now = self._sched.now()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, rid = deadlines.popleft()
+            if rid in self._pending:
+                self._finish(rid, False, error="request timed out")
+        self._arm_expiry()
 
     def _reply(self, rid: int, ok: bool, value: Any = None, error: str | None = None) -> None:
         """The endpoint answers; the answer travels back to the client."""

@@ -74,10 +74,22 @@ class SimpyScheduler:
         env = self.env
         queue = env._queue
         step = env.step
+        pop = heapq.heappop
         count = 0
         self._halted = False
         while queue and queue[0][0] <= until:
-            step()
+            call = queue[0][3]
+            if type(call) is _Call:
+                # env.step() for our own events, inlined: nearly every event
+                # is one, and step's generic callback loop and failure check
+                # cost as much again as the call itself. Other SimPy events
+                # (processes, timeouts of anyone sharing the environment) go
+                # through step() as usual.
+                env._now = pop(queue)[0]
+                call.callbacks = None  # type: ignore[assignment]  # processed, as step() marks it
+                call._fn(*call._args)
+            else:
+                step()
             count += 1
             if self._halted or (stop is not None and stop()):
                 break
@@ -90,10 +102,14 @@ class SimpyScheduler:
         self.events += count
 
     def now(self) -> float:
-        return float(self.env.now)
+        # env.now, without the property and the float() it needs only
+        # before the first event of an Environment(initial_time=0)
+        return self.env._now + 0.0
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        self.env.schedule(_Call(self.env, callback, args), NORMAL, delay)
+        # env.schedule(event, NORMAL, delay), inlined: the same queue entry
+        env = self.env
+        heapq.heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), _Call(env, callback, args)))
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
         # env.schedule only takes a delay; push the exact time onto SimPy's
