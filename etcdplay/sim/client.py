@@ -147,7 +147,7 @@ class ClientService:
         self,
         op: str,
         key: str,
-        value: str = "",
+        value: str,
         *,
         done: Done,
         source: str = "step",

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 __all__ = [
     "MAX_ENTRIES_PER_APPEND",
     "AppendRequest",
@@ -228,6 +230,9 @@ class ProposalDropped(NotLeader):
 # --- the node --------------------------------------------------------------------
 
 
+# The safety tests subclass the node in Python to break it on purpose (a
+# double vote, commit by counting); compiled, that needs this permission.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RaftNode:
     __slots__ = (
         "_active",

@@ -1,0 +1,73 @@
+"""Compiles the simulator's hot modules with mypyc when it can.
+
+Everything else about the package is in pyproject.toml. The compiled core
+is an accelerator, not a requirement: with no C compiler (or with
+ETCDPLAY_PURE_PYTHON=1 at install time) the install still succeeds and the
+Python source runs, about 2x slower (see etcdplay/native.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+
+
+def compiled_modules() -> list[str]:
+    """etcdplay.native.COMPILED, read without importing the package (its
+    dependencies are not in the build environment)."""
+    tree = ast.parse((HERE / "etcdplay" / "native.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "COMPILED" for t in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    raise RuntimeError("COMPILED not found in etcdplay/native.py")
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile is a warning: the package works without it."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # compiler or headers missing, ...
+            self._skip(exc)
+
+    def build_extension(self, ext):  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._skip(exc)
+
+    @staticmethod
+    def _skip(exc: Exception) -> None:
+        print(
+            f"etcdplay: not compiling the simulator core ({exc}); the Python source will run", file=sys.stderr
+        )
+
+
+def ext_modules() -> list:  # type: ignore[type-arg]
+    if os.environ.get("ETCDPLAY_PURE_PYTHON", "") not in ("", "0"):
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        print("etcdplay: mypyc is not available; the Python source will run", file=sys.stderr)
+        return []
+    paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in compiled_modules()]
+    # No config file: pyproject's mypy settings load the pydantic plugin,
+    # which the build environment does not have. Imports that are not found
+    # there (simpy, pydantic, ...) are typed Any, which mypyc handles.
+    return mypycify(
+        ["--config-file=", "--ignore-missing-imports", "--follow-imports=silent", *paths], opt_level="3"
+    )
+
+
+setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
