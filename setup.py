@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ class OptionalBuildExt(build_ext):
         )
 
 
-def ext_modules() -> list:  # type: ignore[type-arg]
+def ext_modules() -> list[Extension]:
     if os.environ.get("ETCDPLAY_PURE_PYTHON", "") not in ("", "0"):
         return []
     try:
