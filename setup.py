@@ -66,7 +66,11 @@ def ext_modules() -> list[Extension]:
     # which the build environment does not have. Imports that are not found
     # there (simpy, pydantic, ...) are typed Any, which mypyc handles.
     return mypycify(
-        ["--config-file=", "--ignore-missing-imports", "--follow-imports=silent", *paths], opt_level="3"
+        ["--config-file=", "--ignore-missing-imports", "--follow-imports=silent", *paths],
+        opt_level="3",
+        # a fixed name for the shared library of the compiled modules: an
+        # editable install records top-level names once, at install time
+        group_name="etcdplay_native",
     )
 
 

@@ -39,6 +39,7 @@ COMPILED = (
     "etcdplay.sim.safety",
     "etcdplay.sim.client",
     "etcdplay.sim.failover",
+    "etcdplay.sim.backend",
 )
 
 PURE_ENV = "ETCDPLAY_PURE_PYTHON"
@@ -101,10 +102,9 @@ if not COMPILED_CORE:
     if already:  # cannot happen when the package __init__ imports us first
         raise ImportError(f"etcdplay.native imported after {already}")
     sys.meta_path.insert(0, _SourceFinder(COMPILED))
-    if "older than" in REASON:
+    if "older than" in REASON or "partly" in REASON:
         print(
-            f"etcdplay: {REASON}; running the Python source (slower). "
-            "Rebuild with: pip install -e .",
+            f"etcdplay: {REASON}; running the Python source (slower). Rebuild with: pip install -e .",
             file=sys.stderr,
         )
 

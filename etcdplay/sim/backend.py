@@ -83,7 +83,7 @@ class SimBackend:
         self.safety: SafetyMonitor | None = None
         # real-time pacing: virtual time v0 corresponds to wall time w0
         self._anchor = (0.0, 0.0)
-        self._thread: threading.Thread | None = None
+        self._pacer: threading.Thread | None = None
         self._halt = threading.Event()
 
     # --- building -------------------------------------------------------------------
@@ -166,7 +166,7 @@ class SimBackend:
             with self._lock:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
-        elif self._thread is not None:
+        elif self._pacer is not None:
             time.sleep(seconds / self.realtime_speed)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
@@ -213,13 +213,13 @@ class SimBackend:
         """Real-time mode: keep virtual time moving in a daemon thread until close()."""
         if self.realtime_speed is None:
             raise BackendError("run_forever_in_thread() needs real-time mode")
-        if self._thread is None:
+        if self._pacer is None:
             self._halt.clear()
             with self._lock:
                 self._anchor = (self._require_clock().now(), time.monotonic())
-            self._thread = threading.Thread(target=self._loop, name="sim-realtime", daemon=True)
-            self._thread.start()
-        return self._thread
+            self._pacer = threading.Thread(target=self._loop, name="sim-realtime", daemon=True)
+            self._pacer.start()
+        return self._pacer
 
     def _loop(self) -> None:
         while not self._halt.is_set():
@@ -388,7 +388,7 @@ class SimBackend:
                 # The request timeout guarantees an answer.
                 clock.run(until=float("inf"), stop=lambda: bool(box))
                 return box[0]
-        if self._thread is not None:
+        if self._pacer is not None:
             while not box:
                 time.sleep(0.002)
         else:
@@ -458,7 +458,7 @@ class SimBackend:
 
     def close(self) -> None:
         self._halt.set()
-        thread, self._thread = self._thread, None
+        thread, self._pacer = self._pacer, None
         if thread is not None:
             thread.join(timeout=5)
         with self._lock:

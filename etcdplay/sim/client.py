@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from etcdplay.sim.clock import Scheduler
 from etcdplay.sim.network import Network
 from etcdplay.sim.node import SimNode
@@ -66,22 +68,45 @@ class ReadReply:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+# One per request: a hand-written __init__ (see etcdplay.sim.raft.Command).
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, init=False)
 class ClientResult:
     op: str
     key: str
     ok: bool
     latency: float
-    value: Any = None
-    error: str | None = None
-    node: str | None = None
-    source: str = "step"
+    value: Any
+    error: str | None
+    node: str | None
+    source: str
+
+    def __init__(
+        self,
+        op: str,
+        key: str,
+        ok: bool,
+        latency: float,
+        value: Any = None,
+        error: str | None = None,
+        node: str | None = None,
+        source: str = "step",
+    ) -> None:
+        self.op = op
+        self.key = key
+        self.ok = ok
+        self.latency = latency
+        self.value = value
+        self.error = error
+        self.node = node
+        self.source = source
 
 
 Done = Callable[[ClientResult], None]
 
 
-@dataclass(slots=True)
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, init=False)
 class _Pending:
     op: str
     key: str
@@ -89,9 +114,22 @@ class _Pending:
     started: float
     source: str
     done: Done
-    endpoint: str | None = None
-    finished: bool = False
-    prefix: bool = False
+    endpoint: str | None
+    finished: bool
+    prefix: bool
+
+    def __init__(
+        self, op: str, key: str, value: str, started: float, source: str, done: Done, *, prefix: bool
+    ) -> None:
+        self.op = op
+        self.key = key
+        self.value = value
+        self.started = started
+        self.source = source
+        self.done = done
+        self.endpoint = None
+        self.finished = False
+        self.prefix = prefix
 
 
 @dataclass(slots=True)

@@ -57,19 +57,43 @@ class Role(StrEnum):
     LEADER = "leader"
 
 
-@dataclass(frozen=True, slots=True)
+# The classes made per message or per entry have hand-written __init__s:
+# compiled with mypyc, a dataclass still builds its objects through the
+# __init__ that the dataclasses module generates in Python (~10x a native
+# one). They are immutable by convention; unsafe_hash keeps them hashable
+# (frozen=True would cost an object.__setattr__ per field). serializable:
+# copy and pickle must work on them compiled too (the test harness copies
+# persisted state; sweeps ship results between processes).
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, init=False)
 class Command:
     op: str  # "put" | "delete"
     key: str
-    value: str = ""
-    request_id: int = 0  # lets the shell match a commit to the client request
+    value: str
+    request_id: int  # lets the shell match a commit to the client request
+
+    def __init__(self, op: str, key: str, value: str = "", request_id: int = 0) -> None:
+        self.op = op
+        self.key = key
+        self.value = value
+        self.request_id = request_id
+
+    # Hand-written too: the safety monitor hashes every command it sees.
+    def __hash__(self) -> int:
+        return hash((self.op, self.key, self.value, self.request_id))
 
 
-@dataclass(frozen=True, slots=True)
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class Entry:
     term: int
     index: int
     command: Command | None  # None: the no-op a leader appends at the start of its term
+
+    def __init__(self, term: int, index: int, command: Command | None) -> None:
+        self.term = term
+        self.index = index
+        self.command = command
 
 
 # --- messages -----------------------------------------------------------------
@@ -97,11 +121,10 @@ class VoteResponse:
     pre_vote: bool
 
 
-# The two append messages are most of the traffic (a write costs ~16 of them),
-# so they are plain slotted dataclasses: a frozen one's __init__ goes through
-# object.__setattr__ per field, ~4x slower. Treat them as immutable all the
-# same; unsafe_hash keeps them hashable like the frozen ones.
-@dataclass(slots=True, unsafe_hash=True)
+# The two append messages are most of the traffic (a write costs ~16 of
+# them): hand-written __init__s, as for Entry.
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class AppendRequest:
     src: str
     dst: str
@@ -111,8 +134,27 @@ class AppendRequest:
     entries: tuple[Entry, ...]  # empty: heartbeat
     commit: int
 
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        term: int,
+        prev_index: int,
+        prev_term: int,
+        entries: tuple[Entry, ...],
+        commit: int,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.term = term
+        self.prev_index = prev_index
+        self.prev_term = prev_term
+        self.entries = entries
+        self.commit = commit
 
-@dataclass(slots=True, unsafe_hash=True)
+
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class AppendResponse:
     src: str
     dst: str
@@ -126,7 +168,25 @@ class AppendResponse:
     # (etcd's RejectHint) and the follower's term there (etcd's LogTerm); the
     # leader skips back past its own entries with a larger term than that.
     hint_index: int
-    hint_term: int = 0
+    hint_term: int
+
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        term: int,
+        success: bool,
+        match_index: int,
+        hint_index: int,
+        hint_term: int = 0,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.term = term
+        self.success = success
+        self.match_index = match_index
+        self.hint_index = hint_index
+        self.hint_term = hint_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +205,17 @@ Message = VoteRequest | VoteResponse | AppendRequest | AppendResponse | TimeoutN
 # --- persistence and side effects -----------------------------------------------
 
 
-@dataclass(slots=True)
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, init=False)
 class HardState:
     term: int
     voted_for: str | None
     commit: int  # etcd persists commit too, so a restarted node can re-apply
+
+    def __init__(self, term: int, voted_for: str | None, commit: int) -> None:
+        self.term = term
+        self.voted_for = voted_for
+        self.commit = commit
 
 
 @dataclass(slots=True)
@@ -160,7 +226,8 @@ class Storage:
     log: list[Entry]
 
 
-@dataclass(slots=True)
+@mypyc_attr(serializable=True)
+@dataclass(slots=True, init=False)
 class RaftEvent:
     """kinds: "role" {role, term}; "vote" {candidate, term, granted, pre_vote};
     "leader" {leader, term}; "commit" {commit}."""
@@ -168,7 +235,12 @@ class RaftEvent:
     kind: str
     fields: dict[str, Any]
 
+    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+        self.kind = kind
+        self.fields = fields
 
+
+@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
 class Output:
     """Everything one input produced (etcd's Ready).
