@@ -9,6 +9,8 @@ Python source runs, about 2x slower (see etcdplay/native.py).
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -31,14 +33,24 @@ def compiled_modules() -> list[str]:
     raise RuntimeError("COMPILED not found in etcdplay/native.py")
 
 
+#: module -> SHA-256 of the source that mypyc compiled (etcdplay/native.py
+#: compares it with the source at import time)
+COMPILED_FROM: dict[str, str] = {}
+
+
 class OptionalBuildExt(build_ext):
-    """A failed compile is a warning: the package works without it."""
+    """A failed compile is a warning: the package works without it. After a
+    complete build, records what was compiled in etcdplay/native_build.json."""
 
     def run(self) -> None:
+        self._failed = False
         try:
             super().run()
         except Exception as exc:  # compiler or headers missing, ...
             self._skip(exc)
+        if COMPILED_FROM and not self._failed:
+            package = Path(self.get_ext_fullpath("etcdplay.sim.raft")).parent.parent
+            (package / "native_build.json").write_text(json.dumps(COMPILED_FROM, indent=1, sort_keys=True))
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
@@ -46,8 +58,8 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             self._skip(exc)
 
-    @staticmethod
-    def _skip(exc: Exception) -> None:
+    def _skip(self, exc: Exception) -> None:
+        self._failed = True
         print(
             f"etcdplay: not compiling the simulator core ({exc}); the Python source will run", file=sys.stderr
         )
@@ -61,7 +73,10 @@ def ext_modules() -> list[Extension]:
     except ImportError:
         print("etcdplay: mypyc is not available; the Python source will run", file=sys.stderr)
         return []
-    paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in compiled_modules()]
+    modules = compiled_modules()
+    paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in modules]
+    for module, path in zip(modules, paths, strict=True):
+        COMPILED_FROM[module] = hashlib.sha256((HERE / path).read_bytes()).hexdigest()
     # No config file: pyproject's mypy settings load the pydantic plugin,
     # which the build environment does not have. Imports that are not found
     # there (simpy, pydantic, ...) are typed Any, which mypyc handles.

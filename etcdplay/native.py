@@ -8,9 +8,10 @@ what a learner edits. Three things make Python load the source instead:
 - ``ETCDPLAY_PURE_PYTHON=1`` in the environment (to step through the core
   in a debugger, or to compare the two);
 - no extension was built (no C compiler at install time);
-- the extension is older than its source: after an edit or a ``git pull``
-  in an editable install the compiled core would silently run the old
-  code, so we fall back to the source and say once how to rebuild.
+- a source differs from what was compiled (``native_build.json`` holds
+  their hashes): after an edit or a ``git pull`` in an editable install the
+  compiled core would silently run the old code, so we fall back to the
+  source and say once how to rebuild.
 
 Both cores give byte-identical traces (``tests/test_native.py``).
 
@@ -20,7 +21,10 @@ This module must be imported before any module it covers; the package's
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
+import importlib.util
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -44,6 +48,10 @@ COMPILED = (
 
 PURE_ENV = "ETCDPLAY_PURE_PYTHON"
 
+#: Written by setup.py next to this file after a build: the SHA-256 of each
+#: compiled module's source, as it was compiled.
+MANIFEST = "etcdplay/native_build.json"
+
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,20 +69,28 @@ def extension_path(module: str) -> Path | None:
     return None
 
 
+def source_digest(module: str) -> str:
+    return hashlib.sha256(source_path(module).read_bytes()).hexdigest()
+
+
 def _decide() -> tuple[bool, str]:
     """(compiled?, why) for this process."""
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return False, f"{PURE_ENV} is set"
     missing = [m for m in COMPILED if extension_path(m) is None]
-    if missing:
-        if len(missing) == len(COMPILED):
-            return False, "not compiled (no C compiler at install time?)"
-        return False, f"partly compiled (missing {', '.join(missing)})"
+    if len(missing) == len(COMPILED):
+        return False, "not compiled (no C compiler at install time?)"
+    try:
+        built: dict[str, str] = json.loads((_ROOT / MANIFEST).read_text())
+    except (OSError, ValueError):
+        built = {}
+    if missing or not built:
+        return False, "partly compiled (the build did not finish)"
+    # Content, not modification times: a build that generates the same C
+    # for a comment-only edit relinks nothing, and a checkout sets times.
     for module in COMPILED:
-        ext = extension_path(module)
-        assert ext is not None
-        if source_path(module).stat().st_mtime > ext.stat().st_mtime:
-            return False, f"the compiled core is older than {source_path(module).relative_to(_ROOT)}"
+        if built.get(module) != source_digest(module):
+            return False, f"{source_path(module).relative_to(_ROOT)} changed after the core was compiled"
     return True, "compiled with mypyc"
 
 
@@ -90,9 +106,7 @@ class _SourceFinder:
     ) -> importlib.machinery.ModuleSpec | None:
         if name not in self._modules:
             return None
-        source = str(source_path(name))
-        loader = importlib.machinery.SourceFileLoader(name, source)
-        return importlib.machinery.ModuleSpec(name, loader, origin=source)
+        return importlib.util.spec_from_file_location(name, source_path(name))
 
 
 COMPILED_CORE, REASON = _decide()
@@ -102,7 +116,7 @@ if not COMPILED_CORE:
     if already:  # cannot happen when the package __init__ imports us first
         raise ImportError(f"etcdplay.native imported after {already}")
     sys.meta_path.insert(0, _SourceFinder(COMPILED))
-    if "older than" in REASON or "partly" in REASON:
+    if "changed" in REASON or "partly" in REASON:
         print(
             f"etcdplay: {REASON}; running the Python source (slower). Rebuild with: pip install -e .",
             file=sys.stderr,
