@@ -15,6 +15,7 @@ import argparse
 import statistics
 import time
 
+from etcdplay import native
 from etcdplay.scenario import Scenario
 from etcdplay.sim.backend import SimBackend
 from etcdplay.sim.failover import FailoverParams, run_failover_trial
@@ -81,6 +82,7 @@ def main() -> None:
     rows.append(("failover trial, 5 nodes, uniform 150-300 ms", f"{per_second:,.0f} trials/s", ""))
 
     width = max(len(r[0]) for r in rows)
+    print(native.describe())
     print("(rates per second of this process's CPU time)")
     print(f"{'benchmark':<{width}}  {'speed':>22}  {'trace':>16}")
     for label, speed, events in rows:

@@ -36,6 +36,30 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from etcdplay import __version__, native
+
+        console.print(f"etcdplay {__version__}", highlight=False)
+        console.print(native.describe(), highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and whether the compiled simulator core runs, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """A playground and laboratory for Raft and etcd: simulate, run live, report, compare, sweep."""
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)

@@ -49,3 +49,11 @@ def test_scenarios_lists_and_explains() -> None:
         assert name in listing.stdout
     explained = etcdplay("scenarios", "leader-failure", "--explain")
     assert explained.returncode == 0 and "majority" in explained.stdout
+
+
+def test_version_says_which_simulator_core_runs() -> None:
+    result = etcdplay("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("etcdplay ")
+    assert lines[1].startswith("simulator core: ")

@@ -30,24 +30,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mypy_extensions import mypyc_attr
-
 from etcdplay.sim.clock import Scheduler
 from etcdplay.sim.network import Network
 from etcdplay.sim.node import SimNode
-from etcdplay.sim.raft import Command, Entry, NotLeader, Role
+from etcdplay.sim.raft import Command, Entry, NotLeader, Record, Role
 
 MAX_FORWARD_HOPS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardedProposal:
+@dataclass(slots=True, init=False)
+class ForwardedProposal(Record):
     """A follower passing a client write to its leader (etcd: MsgProp)."""
 
     src: str
     dst: str
     command: Command
     hops: int
+
+    # one per forwarded write: a hand-written __init__ (see raft.Command)
+    def __init__(self, src: str, dst: str, command: Command, hops: int) -> None:
+        self.src = src
+        self.dst = dst
+        self.command = command
+        self.hops = hops
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +74,8 @@ class ReadReply:
 
 
 # One per request: a hand-written __init__ (see etcdplay.sim.raft.Command).
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
-class ClientResult:
+class ClientResult(Record):
     op: str
     key: str
     ok: bool
@@ -105,7 +109,6 @@ class ClientResult:
 Done = Callable[[ClientResult], None]
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
 class _Pending:
     op: str

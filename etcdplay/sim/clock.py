@@ -14,9 +14,9 @@ costs as much again as the simulator's own work per call.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 import simpy
@@ -76,7 +76,7 @@ class SimpyScheduler:
         queue = env._queue
         calls = self._calls
         step = env.step
-        pop = heapq.heappop
+        pop = heappop
         count = 0
         self._halted = False
         interrupted = False
@@ -117,10 +117,10 @@ class SimpyScheduler:
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         env = self.env
-        heapq.heappush(self._calls, (env._now + delay, NORMAL, next(env._eid), callback, args))
+        heappush(self._calls, (env._now + delay, NORMAL, next(env._eid), callback, args))
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._calls, (when, NORMAL, next(self.env._eid), callback, args))
+        heappush(self._calls, (when, NORMAL, next(self.env._eid), callback, args))
 
 
 class HeapScheduler:
@@ -142,10 +142,10 @@ class HeapScheduler:
         return self._now
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
+        heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), callback, args))
+        heappush(self._heap, (when, next(self._seq), callback, args))
 
     def halt(self) -> None:
         """Make the current ``run`` return after the call in progress."""
@@ -155,7 +155,7 @@ class HeapScheduler:
         """Process calls up to time ``until``, or until ``stop()`` turns true
         (checked after each call), or until a call invokes ``halt()``."""
         heap = self._heap
-        pop = heapq.heappop
+        pop = heappop
         count = 0
         self._halted = False
         interrupted = False

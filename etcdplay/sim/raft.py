@@ -19,7 +19,7 @@ See docs/raft-core.md for the mapping.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "ProposalDropped",
     "RaftEvent",
     "RaftNode",
+    "Record",
     "Role",
     "Storage",
     "TimeoutNow",
@@ -57,16 +58,25 @@ class Role(StrEnum):
     LEADER = "leader"
 
 
+class Record:
+    """Base of the classes below with hand-written ``__init__``s: copy and
+    pickle rebuild them by calling ``__init__`` with the fields in order.
+    (mypyc's own ``serializable`` option skips a hand-written ``__init__``.)"""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), tuple([getattr(self, f.name) for f in fields(self)]))  # type: ignore[arg-type]
+
+
 # The classes made per message or per entry have hand-written __init__s:
 # compiled with mypyc, a dataclass still builds its objects through the
 # __init__ that the dataclasses module generates in Python (~10x a native
 # one). They are immutable by convention; unsafe_hash keeps them hashable
-# (frozen=True would cost an object.__setattr__ per field). serializable:
-# copy and pickle must work on them compiled too (the test harness copies
-# persisted state; sweeps ship results between processes).
-@mypyc_attr(serializable=True)
+# (frozen=True would cost an object.__setattr__ per field). Record makes
+# copy and pickle work on them, compiled too.
 @dataclass(slots=True, init=False)
-class Command:
+class Command(Record):
     op: str  # "put" | "delete"
     key: str
     value: str
@@ -83,9 +93,8 @@ class Command:
         return hash((self.op, self.key, self.value, self.request_id))
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, unsafe_hash=True, init=False)
-class Entry:
+class Entry(Record):
     term: int
     index: int
     command: Command | None  # None: the no-op a leader appends at the start of its term
@@ -123,9 +132,8 @@ class VoteResponse:
 
 # The two append messages are most of the traffic (a write costs ~16 of
 # them): hand-written __init__s, as for Entry.
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, unsafe_hash=True, init=False)
-class AppendRequest:
+class AppendRequest(Record):
     src: str
     dst: str
     term: int
@@ -153,9 +161,8 @@ class AppendRequest:
         self.commit = commit
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, unsafe_hash=True, init=False)
-class AppendResponse:
+class AppendResponse(Record):
     src: str
     dst: str
     term: int
@@ -205,9 +212,8 @@ Message = VoteRequest | VoteResponse | AppendRequest | AppendResponse | TimeoutN
 # --- persistence and side effects -----------------------------------------------
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
-class HardState:
+class HardState(Record):
     term: int
     voted_for: str | None
     commit: int  # etcd persists commit too, so a restarted node can re-apply
@@ -226,9 +232,8 @@ class Storage:
     log: list[Entry]
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
-class RaftEvent:
+class RaftEvent(Record):
     """kinds: "role" {role, term}; "vote" {candidate, term, granted, pre_vote};
     "leader" {leader, term}; "commit" {commit}."""
 
@@ -240,9 +245,8 @@ class RaftEvent:
         self.fields = fields
 
 
-@mypyc_attr(serializable=True)
 @dataclass(slots=True, init=False)
-class Output:
+class Output(Record):
     """Everything one input produced (etcd's Ready).
 
     The shell must persist `hard_state`, then `log_truncated_from`, then
