@@ -7,6 +7,12 @@
    events per wall second (target: >= 100x real time).
 2. Leader-failover trials per second (5 nodes, uniform 150-300 ms timeouts,
    LAN latency; target: >= 500 trials/s on one core).
+
+Each figure is the best of several runs, with the median beside it. These
+machines are shared: a neighbour can halve a run's speed even counted in
+this process's CPU time (seen here: the same run at 65x and at 130x, minutes
+apart), and the best run is the one least disturbed. For a figure no
+neighbour moves, count instructions: benchmarks/bench_sim_instructions.py.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Sequence
 
 from etcdplay import native
 from etcdplay.scenario import Scenario
@@ -55,13 +62,17 @@ def bench_failover(trials: int) -> float:
     return trials / (time.process_time() - began)
 
 
+def best_and_median(values: Sequence[float], unit: str) -> str:
+    return f"{max(values):,.0f}{unit} (median {statistics.median(values):,.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (for CI smoke)")
     args = parser.parse_args()
-    sim_seconds = 5.0 if args.quick else 30.0
+    sim_seconds = 5.0 if args.quick else 20.0
     trials = 200 if args.quick else 2000
-    reps = 1 if args.quick else 3
+    reps = 1 if args.quick else 5
 
     rows = []
     for engine, safety in (("simpy", True), ("heap", True), ("heap", False)):
@@ -69,24 +80,24 @@ def main() -> None:
             *(bench_cluster(sim_seconds, 100.0, safety, engine) for _ in range(reps)), strict=True
         )
         label = f"5 nodes, etcd timers, 100 writes/s, {engine}" + ("" if safety else ", no safety monitor")
-        rows.append(
-            (
-                label,
-                f"{statistics.median(speeds):.0f}x real time",
-                f"{statistics.median(rates):,.0f} events/s",
-            )
+        rows.append((label, best_and_median(speeds, "x real time"), f"{max(rates):,.0f} events/s"))
+    idle = [bench_cluster(sim_seconds, 0.001, True) for _ in range(reps)]
+    rows.append(
+        (
+            "5 nodes, etcd timers, idle",
+            best_and_median([speed for speed, _ in idle], "x real time"),
+            f"{max(rate for _, rate in idle):,.0f} events/s",
         )
-    idle, idle_rate = bench_cluster(sim_seconds, 0.001, True)
-    rows.append(("5 nodes, etcd timers, idle", f"{idle:.0f}x real time", f"{idle_rate:,.0f} events/s"))
-    per_second = statistics.median(bench_failover(trials) for _ in range(reps))
-    rows.append(("failover trial, 5 nodes, uniform 150-300 ms", f"{per_second:,.0f} trials/s", ""))
+    )
+    per_second = [bench_failover(trials) for _ in range(reps)]
+    rows.append(("failover trial, 5 nodes, uniform 150-300 ms", best_and_median(per_second, " trials/s"), ""))
 
     width = max(len(r[0]) for r in rows)
     print(native.describe())
     print("(rates per second of this process's CPU time)")
-    print(f"{'benchmark':<{width}}  {'speed':>22}  {'trace':>16}")
+    print(f"{'benchmark':<{width}}  {'speed: best (median)':>34}  {'trace, best':>16}")
     for label, speed, events in rows:
-        print(f"{label:<{width}}  {speed:>22}  {events:>16}")
+        print(f"{label:<{width}}  {speed:>34}  {events:>16}")
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def simulate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
     engine: Annotated[
         str,
-        typer.Option(help="event loop: simpy, or heap (same trace, about twice as fast)"),
+        typer.Option(help="event loop: simpy, or heap (no SimPy underneath; same trace)"),
     ] = "simpy",
 ) -> None:
     """Run a scenario on the deterministic Raft simulator."""

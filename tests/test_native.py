@@ -102,3 +102,20 @@ def test_the_python_source_is_used_on_request(tmp_path: Path) -> None:
     assert f"{native.PURE_ENV} is set" in result.stdout
     assert result.stdout.strip().endswith("node.py")
     assert result.stderr == ""
+
+
+FAILOVER = """
+from etcdplay.sim.failover import FailoverParams, run_failover_trial
+for params in (FailoverParams(), FailoverParams(timer="etcd", election_timeout_ms=1000.0, heartbeat_ms=100.0, pre_vote=True, stale_followers=1)):
+    for seed in range(40):
+        print(sorted(run_failover_trial(params, seed).items()))
+"""
+
+
+@compiled_only
+def test_compiled_and_python_cores_give_the_same_failover_trials(tmp_path: Path) -> None:
+    compiled = run_python(FAILOVER, cwd=tmp_path)
+    pure = run_python(FAILOVER, cwd=tmp_path, pure=True)
+    assert compiled.returncode == 0 and pure.returncode == 0, compiled.stderr + pure.stderr
+    assert compiled.stdout.count("\n") == 80
+    assert compiled.stdout == pure.stdout

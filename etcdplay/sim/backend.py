@@ -53,8 +53,9 @@ def derive_rng(seed: int, purpose: str) -> random.Random:
     return random.Random(f"etcdplay:{seed}:{purpose}")
 
 
-#: The event loops a SimBackend can run on: SimPy's (the default), or a bare
-#: heap that orders events identically and runs about twice as fast.
+#: The event loops a SimBackend can run on: on a SimPy environment's clock
+#: (the default), or a bare heap with no SimPy; both run calls in the same
+#: order, so give the same trace, and run about as fast.
 ENGINES = ("simpy", "heap")
 
 
