@@ -79,19 +79,19 @@ def _decide() -> tuple[bool, str]:
         return False, f"{PURE_ENV} is set"
     missing = [m for m in COMPILED if extension_path(m) is None]
     if len(missing) == len(COMPILED):
-        return False, "not compiled (no C compiler at install time?)"
+        return False, "not compiled: no C compiler at install time?"
     try:
         built: dict[str, str] = json.loads((_ROOT / MANIFEST).read_text())
     except (OSError, ValueError):
         built = {}
     if missing or not built:
-        return False, "partly compiled (the build did not finish)"
+        return False, "partly compiled: the build did not finish"
     # Content, not modification times: a build that generates the same C
     # for a comment-only edit relinks nothing, and a checkout sets times.
     for module in COMPILED:
         if built.get(module) != source_digest(module):
             return False, f"{source_path(module).relative_to(_ROOT)} changed after the core was compiled"
-    return True, "compiled with mypyc"
+    return True, "mypyc build matching the source"
 
 
 class _SourceFinder:
