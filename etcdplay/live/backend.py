@@ -36,6 +36,7 @@ from etcdplay.live.etcd import (
 )
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
 from etcdplay.live.proxy import ProxyHub, Rule
+from etcdplay.live.reaper import REAPER
 from etcdplay.scenario import ClusterSpec, Scenario
 from etcdplay.trace import TraceWriter
 
@@ -161,6 +162,8 @@ class LiveBackend:
         except OSError as exc:
             where = f"--data-dir {self.data_root}" if self.data_root is not None else "the temp directory"
             raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
+        if not self.keep_data:
+            REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
         self._t0, self._wall0 = time.monotonic(), time.time()
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         if self.use_proxy:
@@ -597,6 +600,7 @@ class LiveBackend:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.dir is not None and not self.keep_data:
             shutil.rmtree(self.dir, ignore_errors=True)
+            REAPER.forget_dir(self.dir)
 
     def __enter__(self) -> LiveBackend:
         return self

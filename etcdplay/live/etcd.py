@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from etcdplay.backend import BackendError
+from etcdplay.live.reaper import REAPER
 
 #: Oldest etcd we drive: 3.4 is the first with the zap JSON logger.
 MIN_VERSION = (3, 4, 0)
@@ -190,6 +191,7 @@ def _kill_all_members() -> None:
     for member in members:
         with contextlib.suppress(Exception):
             member.kill()
+    REAPER.close()
 
 
 atexit.register(_kill_all_members)
@@ -320,6 +322,7 @@ class EtcdMember:
                 raise EtcdError(f"{self.name}: cannot start {self.binary.path}: {exc}") from None
             finally:
                 log.close()
+            REAPER.watch_pid(self._proc.pid)  # killed even if etcdplay is SIGKILLed
             self.starts += 1
         with _registry_lock:
             _live_members.add(self)
@@ -340,12 +343,15 @@ class EtcdMember:
     def _signal(self, sig: signal.Signals, wait: float) -> None:
         with self._lock:
             proc = self._proc
-            if proc is None or proc.poll() is not None:
+            if proc is None:
                 return
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=wait)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=wait)
+            if proc.poll() is not None:
+                REAPER.forget_pid(proc.pid)
 
     def read_log(self, offset: int) -> tuple[bytes, int]:
         try:

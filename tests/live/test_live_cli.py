@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -148,6 +149,17 @@ def _etcd_processes_started_by(pid: int) -> list[int]:
     return found
 
 
+def _wait_for_members(pid: int, count: int) -> list[int]:
+    """The PIDs of the ``count`` etcd members that process ``pid`` starts."""
+    deadline = time.monotonic() + 30
+    pids: list[int] = []
+    while time.monotonic() < deadline and len(pids) < count:
+        pids = _etcd_processes_started_by(pid)
+        time.sleep(0.05)
+    assert len(pids) == count, "the cluster never started"
+    return pids
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -166,12 +178,7 @@ def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -
         env=env,
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 30
-    pids: list[int] = []
-    while time.monotonic() < deadline and len(pids) < 5:
-        pids = _etcd_processes_started_by(proc.pid)
-        time.sleep(0.05)
-    assert len(pids) == 5, "the cluster never started"
+    pids = _wait_for_members(proc.pid, 5)
     time.sleep(1.5)  # mid-run: load running, leader elected
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=30)
@@ -183,6 +190,41 @@ def test_interrupt_leaves_no_etcd_process(tmp_path: Path, sig: signal.Signals) -
     # no half-written trace: the earlier file is untouched and no temporary is left
     assert out.read_text() == "an earlier trace\n"
     assert list(outputs.iterdir()) == [out]
+
+
+def test_sigkill_of_etcdplay_leaves_no_etcd_process_nor_data(tmp_path: Path) -> None:
+    """SIGKILL runs no handler in etcdplay: the reaper process cleans up."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            *[sys.executable, "-m", "etcdplay", "live", "leader-failure", *FAST_ARGS],
+            *["--data-dir", str(data)],
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
+    pids = _wait_for_members(proc.pid, 5)
+    time.sleep(1.0)  # mid-run
+    assert list(data.iterdir()) != []
+    proc.kill()
+    proc.wait(timeout=10)
+
+    def alive() -> list[int]:
+        running = []
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    running.append(pid)
+        return running
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (alive() or list(data.iterdir())):
+        time.sleep(0.1)
+    assert alive() == []
+    assert list(data.iterdir()) == []
 
 
 def test_run_out_and_replay(tmp_path: Path) -> None:
