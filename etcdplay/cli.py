@@ -179,9 +179,14 @@ def simulate(
 
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
-    with trace_sink(out) as sink:
-        writer = TraceWriter(make_header(expanded, run_seed, "sim"), sink)
-        result = run_scenario(expanded, SimBackend(engine=engine), run_seed, writer)
+    try:
+        with trace_sink(out) as sink:
+            writer = TraceWriter(make_header(expanded, run_seed, "sim"), sink)
+            result = run_scenario(expanded, SimBackend(engine=engine), run_seed, writer)
+    except KeyboardInterrupt:
+        # typer would exit 130 without a word; --out is written whole or not at all
+        errors.print("interrupted: no output written", highlight=False)
+        raise typer.Exit(130) from None
     finish_run(result, report, quiet)
 
 
@@ -244,9 +249,6 @@ def main() -> None:
         # Bad input found deep inside a command: one line, exit status 2.
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        errors.print("interrupted")
-        sys.exit(130)
 
 
 if __name__ == "__main__":

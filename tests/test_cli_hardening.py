@@ -163,6 +163,7 @@ def test_interrupted_simulate_keeps_the_earlier_trace(tmp_path: Path) -> None:
     run = _interrupt(["simulate", str(long_run), "-q", "--out", str(out)], after=3)
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr
+    assert "interrupted: no output written" in run.stderr
     assert out.read_text() == "an earlier trace\n"
     assert list(out.parent.iterdir()) == [out]
 
@@ -177,6 +178,7 @@ def test_interrupted_sweep_keeps_the_earlier_json(tmp_path: Path) -> None:
     run = _interrupt(args, after=4)
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr
+    assert "interrupted: no output written" in run.stderr
     assert json.loads(out.read_text()) == {"earlier": True}
     assert list(out.parent.iterdir()) == [out]
 

@@ -39,7 +39,8 @@ def _err() -> Console:
 
 
 def friendly(fn: F) -> F:
-    """Bad input is one line on stderr and exit code 2; a failed trial exit code 1."""
+    """Bad input is one line on stderr and exit code 2; a failed trial exit code 1;
+    Ctrl-C one line and exit code 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +53,10 @@ def friendly(fn: F) -> F:
         except TrialError as exc:
             _err().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            # typer would exit 130 without a word; outputs are written whole or not at all
+            _err().print("interrupted: no output written", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
