@@ -84,6 +84,8 @@ class SimBackend:
         self.safety: SafetyMonitor | None = None
         # real-time pacing: virtual time v0 corresponds to wall time w0
         self._anchor = (0.0, 0.0)
+        # not "_thread": compiled, attribute names become C struct fields,
+        # and __thread is a C keyword
         self._pacer: threading.Thread | None = None
         self._halt = threading.Event()
 
