@@ -72,6 +72,12 @@ class Backend(Protocol):
     def sleep(self, seconds: float) -> None:
         """Let the cluster run for ``seconds`` (the simulator advances virtual time)."""
 
+    def sleep_until(self, t: float) -> None:
+        """Let the cluster run until ``now() == t`` exactly (nothing if already
+        past). The simulator reaches ``t`` itself, not ``now + (t - now)``,
+        which float rounding can move by an ulp: a step recorded at ``t`` in
+        an interactive session then replays at the very same instant."""
+
     def nodes(self) -> list[str]:
         """All member names, n1..nN."""
 
@@ -97,13 +103,16 @@ class Backend(Protocol):
     def delay(self, nodes: Sequence[str], latency: Distribution) -> None:
         """Add ``latency`` (each way) to every peer link touching ``nodes``."""
 
-    def put(self, key: str, value: str) -> OpResult: ...
+    # ``node``: the member the client sends the request to (it forwards a
+    # write to the leader, as etcd does); None lets the client pick.
 
-    def get(self, key: str) -> OpResult: ...
+    def put(self, key: str, value: str, node: str | None = None) -> OpResult: ...
 
-    def delete(self, key: str) -> OpResult: ...
+    def get(self, key: str, node: str | None = None) -> OpResult: ...
 
-    def start_load(self, rate: float, duration: float, prefix: str) -> None:
+    def delete(self, key: str, node: str | None = None) -> OpResult: ...
+
+    def start_load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
         """Write at ``rate`` per second for ``duration`` seconds in the background,
         recording every write as a ``client`` event; returns at once."""
 

@@ -106,22 +106,40 @@ class Runner:
         # The first group of the partition in force: what the ``isolated`` selector names.
         self._isolated: list[str] = []
         self._step_began = 0.0
+        self._executed = 0  # steps executed so far: the next step's index
 
     # --- the main loop ---------------------------------------------------------
 
     def run(self) -> RunResult:
-        scenario, backend = self.scenario, self.backend
-        backend.start(scenario, self.trace, self.seed)
-        for index, step in enumerate(scenario.steps):
-            self._sleep_until(step.at)
-            self._do(index, step)
+        self.begin()
+        for step in self.scenario.steps:
+            self.execute(step)
+        return self.finish()
+
+    # The three parts of ``run``, public for interactive sessions
+    # (etcdplay.play), which execute steps one by one as a person asks for
+    # them: the same interpreter, so a played session replays exactly.
+
+    def begin(self) -> None:
+        """Start the backend's cluster."""
+        self.backend.start(self.scenario, self.trace, self.seed)
+
+    def execute(self, step: object, index: int | None = None) -> None:
+        """Wait until the step's ``at``, then carry it out."""
+        self._sleep_until(getattr(step, "at", 0.0))
+        if index is None:
+            index = self._executed
+        self._executed = index + 1
+        self._do(index, step)
+
+    def finish(self) -> RunResult:
+        """The end of the run: settle, read back, check."""
         self._finish()
         return RunResult(Trace.from_writer(self.trace), self.results)
 
     def _sleep_until(self, at: float) -> None:
-        wait = at - self.backend.now()
-        if wait > 0:
-            self.backend.sleep(wait)
+        if at > self.backend.now():
+            self.backend.sleep_until(at)
 
     def _do(self, index: int, step: object) -> None:
         selector = getattr(step, "target", None)
@@ -228,16 +246,16 @@ class Runner:
 
     def _load(self, step: LoadStep, _nodes: list[str]) -> None:
         self._prefixes.add(step.prefix)
-        self.backend.start_load(step.rate, step.duration, step.prefix)
+        self.backend.start_load(step.rate, step.duration, step.prefix, step.node)
 
     def _put(self, step: PutStep, _nodes: list[str]) -> None:
-        self.backend.put(step.key, step.value)
+        self.backend.put(step.key, step.value, step.node)
 
     def _get(self, step: GetStep, _nodes: list[str]) -> None:
-        self.backend.get(step.key)
+        self.backend.get(step.key, step.node)
 
     def _delete(self, step: DeleteStep, _nodes: list[str]) -> None:
-        self.backend.delete(step.key)
+        self.backend.delete(step.key, step.node)
 
     def _wait_for_leader(self, step: WaitForLeaderStep, _nodes: list[str]) -> None:
         start = self.backend.now()

@@ -179,25 +179,31 @@ class DelayStep(_Targeted):
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
 
 
-class LoadStep(_Step):
+class _ClientStep(_Step):
+    # The member a client operation is sent to (etcd-play's "stress at a
+    # member"); by default the client picks one, as etcd's client does.
+    node: str | None = Field(None, description="member the client talks to (default: the client picks)")
+
+
+class LoadStep(_ClientStep):
     action: Literal["load"]
     rate: float = Field(gt=0, le=100000, description="writes per second")
     duration: float = Field(gt=0, le=MAX_SECONDS)
     prefix: str = "load/"
 
 
-class PutStep(_Step):
+class PutStep(_ClientStep):
     action: Literal["put"]
     key: str = Field(min_length=1)
     value: str = ""
 
 
-class GetStep(_Step):
+class GetStep(_ClientStep):
     action: Literal["get"]
     key: str = Field(min_length=1)
 
 
-class DeleteStep(_Step):
+class DeleteStep(_ClientStep):
     action: Literal["delete"]
     key: str = Field(min_length=1)
 
@@ -312,6 +318,12 @@ class Scenario(_Model):
             target = getattr(step, "target", None)
             if target is not None:
                 _check_target(target, names, f"{where}.target")
+            member = getattr(step, "node", None)
+            if member is not None and member not in names:
+                raise ValueError(
+                    f"{where}.node: no member {member!r} in a cluster of {len(names)} "
+                    f"(members are {', '.join(self.cluster.names)})"
+                )
             if isinstance(step, PartitionStep):
                 seen: set[str] = set()
                 for g, group in enumerate(step.groups):

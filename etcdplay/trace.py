@@ -34,6 +34,8 @@ KINDS = frozenset(
         "load",  # a load generator started or finished: phase, rate, duration, ...
         "status",  # periodic per-node status: running, role, term, leader, commit, ...
         "check",  # a check result: name, ok, detail, nodes
+        "message",  # simulator, message level only: a peer message sent or dropped
+        "timer",  # simulator, message level only: a node's election timer (re)armed
         "note",  # free text from the runner or a backend
         "end",  # last line: the run is over
     }

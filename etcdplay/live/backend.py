@@ -359,6 +359,9 @@ class LiveBackend:
         if seconds > 0:
             time.sleep(seconds)
 
+    def sleep_until(self, t: float) -> None:
+        self.sleep(t - self.now())
+
     def nodes(self) -> list[str]:
         return [m.name for m in self.members]
 
@@ -440,16 +443,20 @@ class LiveBackend:
 
     # client operations ------------------------------------------------------------
 
-    def _serving_order(self) -> list[EtcdMember]:
-        """The leader first (as last seen), then every other running member."""
+    def _serving_order(self, node: str | None = None) -> list[EtcdMember]:
+        """The member asked for (``node``, when running), else the leader first
+        (as last seen), then every other running member."""
+        if node is not None:
+            return [m for m in self._members([node]) if m.running]
         running = [m for m in self.members if m.running]
         running.sort(key=lambda m: m.name != self.leader_hint)
         return running
 
-    def _op(self, op: str, key: str, value: str | None, source: str) -> OpResult:
-        order = self._serving_order()
+    def _op(self, op: str, key: str, value: str | None, source: str, node: str | None = None) -> OpResult:
+        order = self._serving_order(node)
         if not order:
-            result = OpResult(ok=False, latency=0.0, error="no member is running")
+            why = f"{node} is not running" if node is not None else "no member is running"
+            result = OpResult(ok=False, latency=0.0, error=why, node=node)
         else:
             member = order[0]
             client = self.clients[member.name]
@@ -477,27 +484,31 @@ class LiveBackend:
         }
         if op == "put":
             fields["value"] = value
+        elif op == "get" and result.ok:
+            fields["value"] = result.value  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
         self.trace.emit(self.now(), "client", result.node, **fields)
 
-    def put(self, key: str, value: str) -> OpResult:
-        return self._op("put", key, value, "step")
+    def put(self, key: str, value: str, node: str | None = None) -> OpResult:
+        return self._op("put", key, value, "step", node)
 
-    def get(self, key: str) -> OpResult:
-        return self._op("get", key, None, "step")
+    def get(self, key: str, node: str | None = None) -> OpResult:
+        return self._op("get", key, None, "step", node)
 
-    def delete(self, key: str) -> OpResult:
-        return self._op("delete", key, None, "step")
+    def delete(self, key: str, node: str | None = None) -> OpResult:
+        return self._op("delete", key, None, "step", node)
 
-    def start_load(self, rate: float, duration: float, prefix: str) -> None:
+    def start_load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
+        if node is not None:
+            self._members([node])
         thread = threading.Thread(
-            target=self._load, args=(rate, duration, prefix), name="etcdplay-load", daemon=True
+            target=self._load, args=(rate, duration, prefix, node), name="etcdplay-load", daemon=True
         )
         self._load_threads.append(thread)
         thread.start()
 
-    def _load(self, rate: float, duration: float, prefix: str) -> None:
+    def _load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
         assert self.trace is not None
         self.trace.emit(self.now(), "load", phase="start", rate=rate, duration=duration, prefix=prefix)
         counts: dict[str, Any] = {"sent": 0, "acked": 0, "failed": 0}
@@ -509,9 +520,10 @@ class LiveBackend:
             # Open loop, as a load tool should be: each write starts on schedule
             # whatever earlier ones are doing (a write forwarded to a leader that
             # just died waits out its timeout without holding the others back).
-            order = self._serving_order()
+            order = self._serving_order(node)
             if not order:
-                self._record("put", key, value, OpResult(False, 0.0, error="no member is running"), "load")
+                error = f"{node} is not running" if node is not None else "no member is running"
+                self._record("put", key, value, OpResult(False, 0.0, error=error, node=node), "load")
                 with lock:
                     counts["failed"] += 1
                 return

@@ -28,6 +28,7 @@ from etcdplay.distributions import Distribution
 from etcdplay.scenario import Scenario
 from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
 from etcdplay.sim.clock import HeapScheduler, SimpyScheduler
+from etcdplay.sim.message_trace import log_fields, message_fields
 from etcdplay.sim.network import Network
 from etcdplay.sim.node import SimNode
 from etcdplay.sim.raft import RaftEvent
@@ -68,6 +69,7 @@ class SimBackend:
         *,
         check_safety: bool = True,
         engine: str = "simpy",
+        trace_messages: bool = False,
     ) -> None:
         if realtime_speed is not None and realtime_speed <= 0:
             raise ValueError("realtime_speed must be > 0")
@@ -76,6 +78,8 @@ class SimBackend:
         self.engine = engine
         self.realtime_speed = realtime_speed
         self._check_safety = check_safety
+        # the opt-in message level: every peer message, timer and log in the trace
+        self.trace_messages = trace_messages
         self._lock = threading.RLock()
         self._sched: HeapScheduler | SimpyScheduler | None = None
         self._trace: TraceWriter | None = None
@@ -138,6 +142,10 @@ class SimBackend:
                 derive_rng(seed, "client"),
                 request_timeout=REQUEST_TIMEOUT_BASE + 2 * election,
             )
+            if self.trace_messages:
+                self.network.observer = self._message_event
+                for node in self._nodes.values():
+                    node.on_timer = self._timer_event
             for node in self._nodes.values():
                 node.start()
             self._status_timer = PeriodicTimer(sched, scenario.status_interval, self._emit_status)
@@ -154,7 +162,35 @@ class SimBackend:
         assert self._trace is not None
         now = self._require_clock().now()
         for status in self._status():
-            self._trace.emit(now, "status", status.name, **status.as_fields())
+            fields = status.as_fields()
+            if self.trace_messages:
+                raft = self._nodes[status.name].raft
+                if raft is not None and status.running:
+                    fields.update(log_fields(raft.log))
+            self._trace.emit_fields(now, "status", status.name, fields)
+
+    def _message_event(
+        self, mid: int, src: str, dst: str, message: Any, arrival: float | None, dropped: str | None
+    ) -> None:
+        assert self._trace is not None
+        fields = message_fields(message)
+        fields["id"] = mid
+        fields["to"] = dst
+        if arrival is not None:
+            fields["arrive"] = round(arrival, 6)
+        if dropped is not None:
+            fields["dropped"] = dropped
+        self._trace.emit_fields(self._require_clock().now(), "message", src, fields)
+
+    def _timer_event(self, node: str, deadline: float | None, timeout: float) -> None:
+        assert self._trace is not None
+        self._trace.emit(
+            self._require_clock().now(),
+            "timer",
+            node,
+            deadline=None if deadline is None else round(deadline, 6),
+            timeout=round(timeout, 6),
+        )
 
     # --- time -------------------------------------------------------------------------
 
@@ -173,6 +209,15 @@ class SimBackend:
             time.sleep(seconds / self.realtime_speed)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
+
+    def sleep_until(self, t: float) -> None:
+        if self.realtime_speed is None:
+            with self._lock:
+                clock = self._require_clock()
+                if t > clock.now():
+                    clock.run(until=t)
+        else:
+            self.sleep(t - self.now())
 
     def _require_clock(self) -> HeapScheduler | SimpyScheduler:
         if self._sched is None:
@@ -372,21 +417,29 @@ class SimBackend:
             "latency": round(result.latency, 6),
             "source": result.source,
         }
+        if result.op == "put":
+            fields["value"] = result.value  # what was written (acknowledged or not)
+        elif result.op == "get" and result.ok:
+            fields["value"] = result.value if isinstance(result.value, str) else None  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
         self._trace.emit(self._require_clock().now(), "client", result.node, **fields)
 
-    def _run_op(self, op: str, key: str, value: str = "", *, prefix: bool = False) -> ClientResult:
+    def _run_op(
+        self, op: str, key: str, value: str = "", *, prefix: bool = False, node: str | None = None
+    ) -> ClientResult:
         box: list[ClientResult] = []
         with self._lock:
             clock = self._require_clock()
+            if node is not None:
+                self._members([node])
 
             def done(result: ClientResult) -> None:
                 box.append(result)
                 if not prefix:
                     self._client_event(result)
 
-            self.clients.submit(op, key, value, done=done, prefix=prefix)
+            self.clients.submit(op, key, value, done=done, prefix=prefix, endpoint=node)
             if self.realtime_speed is None:
                 # The request timeout guarantees an answer.
                 clock.run(until=float("inf"), stop=lambda: bool(box))
@@ -403,14 +456,14 @@ class SimBackend:
         value = result.value if isinstance(result.value, str) or result.value is None else None
         return OpResult(result.ok, result.latency, value, result.error, result.node)
 
-    def put(self, key: str, value: str) -> OpResult:
-        return self._op_result(self._run_op("put", key, value))
+    def put(self, key: str, value: str, node: str | None = None) -> OpResult:
+        return self._op_result(self._run_op("put", key, value, node=node))
 
-    def get(self, key: str) -> OpResult:
-        return self._op_result(self._run_op("get", key))
+    def get(self, key: str, node: str | None = None) -> OpResult:
+        return self._op_result(self._run_op("get", key, node=node))
 
-    def delete(self, key: str) -> OpResult:
-        return self._op_result(self._run_op("delete", key))
+    def delete(self, key: str, node: str | None = None) -> OpResult:
+        return self._op_result(self._run_op("delete", key, node=node))
 
     def read_all(self, prefix: str) -> dict[str, str] | None:
         result = self._run_op("get", prefix, prefix=True)
@@ -418,9 +471,11 @@ class SimBackend:
             return None
         return dict(result.value)
 
-    def start_load(self, rate: float, duration: float, prefix: str) -> None:
+    def start_load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
         with self._lock:
             assert self._trace is not None
+            if node is not None:
+                self._members([node])
             load = LoadGenerator(
                 self.clients,
                 self._require_clock(),
@@ -429,6 +484,7 @@ class SimBackend:
                 prefix,
                 on_result=self._client_event,
                 on_end=self._load_ended,
+                endpoint=node,
             )
             self._loads.append(load)
             self._trace.emit(

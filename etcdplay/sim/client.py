@@ -193,16 +193,28 @@ class ClientService:
         done: Done,
         source: str = "step",
         prefix: bool = False,
+        endpoint: str | None = None,
     ) -> int:
         """Start one operation (put, delete, get, or get with ``prefix``);
-        ``done`` is called exactly once, on success or failure."""
+        ``done`` is called exactly once, on success or failure. ``endpoint``
+        sends it to that member (a request to a member that is down fails at
+        once, as a refused connection does); by default the client picks."""
         rid = next(self._ids)
         pending = _Pending(op, key, value, self._sched.now(), source, done, prefix=prefix)
         self._pending[rid] = pending
         self._deadlines.append((pending.started + self._request_timeout, rid))
         if not self._expiry_armed:
             self._arm_expiry()
-        endpoint = self._pick_endpoint()
+        if endpoint is not None:
+            member = self._nodes[endpoint]
+            if not member.running or member.stopping or member.leaving:
+                pending.endpoint = endpoint
+                self._sched.call_later(
+                    0.0, self._finish, rid, False, None, f"{endpoint} is not running (connection refused)"
+                )
+                return rid
+        else:
+            endpoint = self._pick_endpoint()
         if endpoint is None:
             return rid  # nothing to talk to: it will time out, as a dial would
         pending.endpoint = endpoint
@@ -225,6 +237,8 @@ class ClientService:
             return
         pending.finished = True
         latency = self._sched.now() - pending.started
+        if pending.op == "put":
+            value = pending.value  # a write's result carries what it wrote
         pending.done(
             ClientResult(pending.op, pending.key, ok, latency, value, error, pending.endpoint, pending.source)
         )
@@ -424,6 +438,7 @@ class LoadGenerator:
     prefix: str
     on_result: Done
     on_end: Callable[[LoadGenerator], None]
+    endpoint: str | None = None  # the member every write goes to (None: the client picks)
     sent: int = 0
     acked: int = 0
     failed: int = 0
@@ -444,7 +459,9 @@ class LoadGenerator:
             return
         key = f"{self.prefix}{self.sent}"
         self.sent += 1
-        self.clients.submit("put", key, f"v{self.sent - 1}", done=self._done, source="load")
+        self.clients.submit(
+            "put", key, f"v{self.sent - 1}", done=self._done, source="load", endpoint=self.endpoint
+        )
         self.scheduler.call_later(1.0 / self.rate, self._next)
 
     def _done(self, result: ClientResult) -> None:

@@ -18,6 +18,7 @@ probability ``loss``.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -74,9 +75,11 @@ class _Member:
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("extra", "last_arrival", "net", "since", "target", "up")
+    __slots__ = ("dst", "extra", "last_arrival", "net", "since", "src", "target", "up")
 
-    def __init__(self, net: Network, target: _Member) -> None:
+    def __init__(self, net: Network, src: str, dst: str, target: _Member) -> None:
+        self.src = src
+        self.dst = dst
         self.extra: Distribution | None = None
         self.last_arrival = 0.0
         self.net = net
@@ -87,7 +90,10 @@ class _Link:
         self.since = 0.0
 
     def arrive(self, incarnation: int, message: Any) -> None:
-        stats = self.net.stats
+        net = self.net
+        stats = net.stats
+        if net.observer is not None:
+            net.arrived(self, incarnation, message)
         if not self.up:
             stats.dropped_partition += 1
             return
@@ -98,6 +104,12 @@ class _Link:
             return
         stats.delivered += 1
         receiver(message)
+
+
+#: (message id, src, dst, message, arrival time or None, why it was dropped
+#: or None): a send has an arrival time; a drop says "partition", "loss" or
+#: "down", and repeats the id of the send when it happens on arrival.
+MessageObserver = Callable[[int, str, str, Any, float | None, str | None], None]
 
 
 class Network:
@@ -121,7 +133,7 @@ class Network:
         self._reach: dict[str, set[str]] = {}
         self._members = {n: _Member() for n in self.names}
         self._links = {
-            (a, b): _Link(self, self._members[b]) for a in self.names for b in self.names if a != b
+            (a, b): _Link(self, a, b, self._members[b]) for a in self.names for b in self.names if a != b
         }
         # the same links by source, then destination
         self._links_from: dict[str, dict[str, _Link]] = {n: {} for n in self.names}
@@ -132,6 +144,11 @@ class Network:
         # returns True to lose the message. Counted as loss.
         self.drop: Callable[[str, str, Any], bool] | None = None
         self._sample = sampler(latency, rng)
+        # The opt-in message trace level: told of every peer message sent,
+        # lost or dropped (see MessageObserver). None costs one test per message.
+        self.observer: MessageObserver | None = None
+        self._in_flight: dict[int, int] = {}  # id(message) -> the observer's message id
+        self._message_ids = itertools.count(1)
         self._now = scheduler.now
         self._call_at = scheduler.call_at
         self._sync_reach()
@@ -163,11 +180,15 @@ class Network:
         link = self._links.get((src, dst))
         if link is None or not link.up:
             stats.dropped_partition += 1
+            if self.observer is not None:
+                self._observe(src, dst, message, None, "partition")
             return
         if (self.loss and self._rng.random() < self.loss) or (
             self.drop is not None and self.drop(src, dst, message)
         ):
             stats.dropped_loss += 1
+            if self.observer is not None:
+                self._observe(src, dst, message, None, "loss")
             return
         delay = self._sample()
         if link.extra is not None:
@@ -176,6 +197,8 @@ class Network:
         if arrival < link.last_arrival:
             arrival = link.last_arrival  # FIFO: wait behind the previous message
         link.last_arrival = arrival
+        if self.observer is not None:
+            self._observe(src, dst, message, arrival, None)
         self._call_at(arrival, link.arrive, link.target.incarnation, message)
 
     def send_all(self, src: str, messages: Iterable[Any]) -> None:
@@ -186,16 +209,21 @@ class Network:
         sample = self._sample
         call_at = self._call_at
         now = self._now()  # sending does not move the clock
+        observer = self.observer
         for message in messages:
             stats.sent += 1
             link = links.get(message.dst)
             if link is None or not link.up:
                 stats.dropped_partition += 1
+                if observer is not None:
+                    self._observe(src, message.dst, message, None, "partition")
                 continue
             if (self.loss and self._rng.random() < self.loss) or (
                 self.drop is not None and self.drop(src, message.dst, message)
             ):
                 stats.dropped_loss += 1
+                if observer is not None:
+                    self._observe(src, message.dst, message, None, "loss")
                 continue
             delay = sample()
             if link.extra is not None:
@@ -204,7 +232,31 @@ class Network:
             if arrival < link.last_arrival:
                 arrival = link.last_arrival
             link.last_arrival = arrival
+            if observer is not None:
+                self._observe(src, message.dst, message, arrival, None)
             call_at(arrival, link.arrive, link.target.incarnation, message)
+
+    # --- the message trace level --------------------------------------------------
+
+    def _observe(self, src: str, dst: str, message: Any, arrival: float | None, dropped: str | None) -> None:
+        mid = next(self._message_ids)
+        if arrival is not None:
+            # in flight: the object is alive (the scheduler holds it) until it arrives
+            self._in_flight[id(message)] = mid
+        assert self.observer is not None
+        self.observer(mid, src, dst, message, arrival, dropped)
+
+    def arrived(self, link: _Link, incarnation: int, message: Any) -> None:
+        """A message reached the far end of ``link``: tell the observer if it
+        is dropped there (cut after it was sent, or the member went down)."""
+        mid = self._in_flight.pop(id(message), 0)
+        if not mid or self.observer is None:
+            return
+        target = link.target
+        if not link.up:
+            self.observer(mid, link.src, link.dst, message, None, "partition")
+        elif target.incarnation != incarnation or target.receiver is None:
+            self.observer(mid, link.src, link.dst, message, None, "down")
 
     def sample_latency(self) -> float:
         """One one-way latency draw, for traffic outside the peer links (clients)."""

@@ -72,6 +72,8 @@ ApplyObserver = Callable[["SimNode", Entry], None]
 OtherReceiver = Callable[["SimNode", Any], None]
 #: (node, message): every Raft message delivered, before the core sees it.
 ReceiveHook = Callable[[str, Any], None]
+#: (node, when its election timer fires or None for a leader, the timeout in s)
+TimerObserver = Callable[[str, float | None, float], None]
 
 
 class SimNode:
@@ -115,6 +117,10 @@ class SimNode:
         self.on_apply = on_apply
         self.on_other = on_other
         self.on_receive = on_receive
+        # the opt-in message trace level: told (name, deadline, timeout)
+        # whenever the election timer is (re)armed or stops (a leader)
+        self.on_timer: TimerObserver | None = None
+        self._told_timer: tuple[float | None, float] = (None, -1.0)
         # a stopping leader checks every transfer_poll s whether its
         # transferee leads (etcd: every --heartbeat-interval), for at most
         # transfer_timeout s (etcd's request timeout, 5 s + 2 x election)
@@ -180,6 +186,8 @@ class SimNode:
         hooks = TimerHooks(self._election_fired, self._heartbeat_fired, self._check_quorum_fired)
         self.timers = self._timer_model.for_node(self._sched, self._timer_rng, hooks)
         self.timers.start(leader=False)
+        if self.on_timer is not None:
+            self._tell_timer(self.timers)
         self._net.attach(self.name, self.receive)
         if not fresh:
             # Hands back log[1..commit] so the new KV store catches up.
@@ -337,6 +345,8 @@ class SimNode:
             if out.reset_election_timer:
                 # A Role is a str equal to its value.
                 timers.reset_election(raft.term, role)
+            if self.on_timer is not None:
+                self._tell_timer(timers)
         sync = self._needs_sync(out)
         if self._writing or self._queue:
             self._queue.append(out)
@@ -348,6 +358,13 @@ class SimNode:
         else:
             self._save_unsynced(out)
             self._release(out)
+
+    def _tell_timer(self, timers: NodeTimers) -> None:
+        deadline, timeout = timers.election_deadline()
+        if (deadline, timeout) != self._told_timer:
+            self._told_timer = (deadline, timeout)
+            assert self.on_timer is not None
+            self.on_timer(self.name, deadline, timeout)
 
     def _needs_sync(self, out: Output) -> bool:
         """etcd's raft.MustSync: only new entries, a new term or a new vote need

@@ -58,6 +58,10 @@ class NodeTimers(Protocol):
     def set_leader(self, leader: bool) -> None:
         """The node became or stopped being leader."""
 
+    def election_deadline(self) -> tuple[float | None, float]:
+        """(when the election timer fires if nothing resets it, or None for a
+        leader; the full timeout in seconds): what a view draws running down."""
+
 
 class TimerModel(Protocol):
     """Makes the timers of each node of a cluster."""
@@ -78,6 +82,7 @@ class ElectionTimer:
     __slots__ = (
         "_armed_at",
         "_deadline",
+        "_drawn",
         "_fire",
         "_gen",
         "_hi",
@@ -94,12 +99,14 @@ class ElectionTimer:
         self._fire = fire
         self._gen = 0
         self._deadline = 0.0
+        self._drawn = 0.0  # the timeout drawn at the last reset
         self._armed_at: float | None = None  # when the pending call runs
         self.running = False
 
     def reset(self) -> None:
         now = self._sched.now()
-        self._deadline = now + self._rng.uniform(self._lo, self._hi)
+        self._drawn = self._rng.uniform(self._lo, self._hi)
+        self._deadline = now + self._drawn
         self.running = True
         if self._armed_at is None or self._armed_at > self._deadline:
             self._arm(now)
@@ -112,6 +119,10 @@ class ElectionTimer:
     @property
     def deadline(self) -> float:
         return self._deadline
+
+    @property
+    def timeout(self) -> float:
+        return self._drawn
 
     def _arm(self, now: float) -> None:
         self._gen += 1
@@ -199,6 +210,11 @@ class UniformNodeTimers:
             self.check_quorum.cancel()
             self.election.reset()
 
+    def election_deadline(self) -> tuple[float | None, float]:
+        if self._leader or not self.election.running:
+            return None, 0.0
+        return self.election.deadline, self.election.timeout
+
     def _election(self) -> None:
         # A campaign that goes nowhere must time out again: re-arm before
         # calling the core (which may also ask for a reset; either is fine).
@@ -246,6 +262,7 @@ class EtcdTickTimers:
         self.elapsed = 0  # etcd's electionElapsed
         self.randomized = election_ticks  # etcd's randomizedElectionTimeout
         self._drawn_for: tuple[int, str] | None = None
+        self._next_tick = 0.0  # when the next tick comes
 
     def start(self, leader: bool) -> None:
         self._gen += 1
@@ -258,6 +275,7 @@ class EtcdTickTimers:
         # The phase: members boot at different moments, so their ticks do not
         # line up. Drawn per (re)start.
         phase = self._rng.uniform(0.0, self._tick_s)
+        self._next_tick = self._sched.now() + phase
         self._sched.call_later(phase, self._tick, self._gen)
 
     def stop(self) -> None:
@@ -280,9 +298,17 @@ class EtcdTickTimers:
             self._leader = leader
             self.elapsed = 0
 
+    def election_deadline(self) -> tuple[float | None, float]:
+        if self._leader:
+            return None, 0.0
+        # the election fires on the tick that brings elapsed to randomized
+        remaining = max(1, self.randomized - self.elapsed)
+        return self._next_tick + (remaining - 1) * self._tick_s, self.randomized * self._tick_s
+
     def _tick(self, gen: int) -> None:
         if gen != self._gen:
             return
+        self._next_tick = self._sched.now() + self._tick_s
         self._sched.call_later(self._tick_s, self._tick, gen)
         self.elapsed += 1
         if self._leader:
