@@ -67,6 +67,14 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 def load_scenario(name: str | None, replay: Path | None) -> tuple[Scenario, int | None]:
     """A scenario from a name/path, or from a trace header (with its seed) for --replay."""
+    scenario, seed, _header = load_scenario_and_header(name, replay)
+    return scenario, seed
+
+
+def load_scenario_and_header(
+    name: str | None, replay: Path | None
+) -> tuple[Scenario, int | None, dict[str, object]]:
+    """``load_scenario``, with the replayed trace's header ({} without --replay)."""
     if replay is not None:
         if name:
             fail("give a scenario or --replay TRACE, not both")
@@ -78,13 +86,13 @@ def load_scenario(name: str | None, replay: Path | None) -> tuple[Scenario, int 
         if not isinstance(data, dict):
             fail(f"{replay}: the trace header holds no scenario to replay")
         try:
-            return scenarios.from_dict(data, f"{replay} (header)"), trace.seed
+            return scenarios.from_dict(data, f"{replay} (header)"), trace.seed, dict(trace.header)
         except ScenarioError as exc:
             fail(str(exc))
     if not name:
         fail("name a scenario (see 'etcdplay scenarios') or a .toml file, or give --replay TRACE")
     try:
-        return scenarios.load(name), None
+        return scenarios.load(name), None, {}
     except ScenarioError as exc:
         fail(str(exc))
 
@@ -166,6 +174,14 @@ def simulate(
         str,
         typer.Option(help="event loop: simpy, or heap (no SimPy underneath; same trace)"),
     ] = "simpy",
+    messages: Annotated[
+        bool,
+        typer.Option(
+            "--messages",
+            help="trace every peer message, election timer and log (large; on by itself when "
+            "--replay names a trace recorded with them)",
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario on the deterministic Raft simulator."""
     from etcdplay.sim.backend import ENGINES
@@ -173,16 +189,19 @@ def simulate(
     if engine not in ENGINES:
         fail(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     check_outputs(out, report, replay)
-    sc, replay_seed = load_scenario(scenario, replay)
+    sc, replay_seed, replayed = load_scenario_and_header(scenario, replay)
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.sim.backend import SimBackend
 
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
+    messages = messages or replayed.get("messages") is True
+    extra: dict[str, object] = {"messages": True} if messages else {}
     try:
         with trace_sink(out) as sink:
-            writer = TraceWriter(make_header(expanded, run_seed, "sim"), sink)
-            result = run_scenario(expanded, SimBackend(engine=engine), run_seed, writer)
+            writer = TraceWriter(make_header(expanded, run_seed, "sim", **extra), sink)
+            backend = SimBackend(engine=engine, trace_messages=messages)
+            result = run_scenario(expanded, backend, run_seed, writer)
     except KeyboardInterrupt:
         # typer would exit 130 without a word; --out is written whole or not at all
         errors.print("interrupted: no output written", highlight=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etcdplay import __version__, checks
-from etcdplay.backend import Backend, NodeStatus
+from etcdplay.backend import Backend, NodeStatus, OpResult
 from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
 from etcdplay.scenario import (
@@ -34,6 +34,7 @@ from etcdplay.scenario import (
     StopStep,
     Target,
     WaitForLeaderStep,
+    WaitStep,
     parse_selector,
 )
 from etcdplay.trace import Trace, TraceWriter
@@ -124,13 +125,14 @@ class Runner:
         """Start the backend's cluster."""
         self.backend.start(self.scenario, self.trace, self.seed)
 
-    def execute(self, step: object, index: int | None = None) -> None:
-        """Wait until the step's ``at``, then carry it out."""
+    def execute(self, step: object, index: int | None = None) -> object:
+        """Wait until the step's ``at``, then carry it out. Returns what the
+        step returns: an ``OpResult`` for put/get/delete, else None."""
         self._sleep_until(getattr(step, "at", 0.0))
         if index is None:
             index = self._executed
         self._executed = index + 1
-        self._do(index, step)
+        return self._do(index, step)
 
     def finish(self) -> RunResult:
         """The end of the run: settle, read back, check."""
@@ -141,7 +143,7 @@ class Runner:
         if at > self.backend.now():
             self.backend.sleep_until(at)
 
-    def _do(self, index: int, step: object) -> None:
+    def _do(self, index: int, step: object) -> object:
         selector = getattr(step, "target", None)
         action = getattr(step, "action", "?")
         note = getattr(step, "note", None)
@@ -152,20 +154,21 @@ class Runner:
                 "step", index=index, action=action, selector=selector, nodes=[], note=note, skipped=str(exc)
             )
             self._emit("note", text=f"step {index} ({action}) skipped: {exc}")
-            return
+            return None
         self._step_began = self.backend.now()
         self._emit("step", index=index, action=action, selector=selector, nodes=nodes, note=note)
         handler = self._handlers().get(type(step))
         if handler is None:  # pragma: no cover - the scenario model forbids it
             raise TypeError(f"no handler for {type(step).__name__}")
         try:
-            handler(step, nodes)
+            return handler(step, nodes)
         except SelectorError as exc:
             # e.g. a partition group naming ``leader`` while an election runs;
             # handlers resolve everything before they act, so nothing is half done
             self._emit("note", text=f"step {index} ({action}) skipped: {exc}")
+            return None
 
-    def _handlers(self) -> dict[type, Callable[..., None]]:
+    def _handlers(self) -> dict[type, Callable[..., object]]:
         return {
             CrashStep: self._crash,
             StopStep: self._stop,
@@ -180,6 +183,7 @@ class Runner:
             DeleteStep: self._delete,
             WaitForLeaderStep: self._wait_for_leader,
             ExpectStep: self._expect,
+            WaitStep: self._wait,
         }
 
     # --- steps -------------------------------------------------------------------
@@ -248,14 +252,17 @@ class Runner:
         self._prefixes.add(step.prefix)
         self.backend.start_load(step.rate, step.duration, step.prefix, step.node)
 
-    def _put(self, step: PutStep, _nodes: list[str]) -> None:
-        self.backend.put(step.key, step.value, step.node)
+    def _put(self, step: PutStep, _nodes: list[str]) -> OpResult:
+        return self.backend.put(step.key, step.value, step.node)
 
-    def _get(self, step: GetStep, _nodes: list[str]) -> None:
-        self.backend.get(step.key, step.node)
+    def _get(self, step: GetStep, _nodes: list[str]) -> OpResult:
+        return self.backend.get(step.key, step.node)
 
-    def _delete(self, step: DeleteStep, _nodes: list[str]) -> None:
-        self.backend.delete(step.key, step.node)
+    def _delete(self, step: DeleteStep, _nodes: list[str]) -> OpResult:
+        return self.backend.delete(step.key, step.node)
+
+    def _wait(self, step: WaitStep, _nodes: list[str]) -> None:
+        """Nothing to do: reaching ``at`` was the point."""
 
     def _wait_for_leader(self, step: WaitForLeaderStep, _nodes: list[str]) -> None:
         start = self.backend.now()

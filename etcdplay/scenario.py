@@ -220,6 +220,12 @@ class ExpectStep(_Step):
     within: float = Field(0.0, ge=0, le=MAX_SECONDS, description="seconds to wait for it to hold")
 
 
+class WaitStep(_Step):
+    """Nothing happens: the run goes on until ``at`` (a played session's end)."""
+
+    action: Literal["wait"]
+
+
 Step = Annotated[
     CrashStep
     | StopStep
@@ -233,7 +239,8 @@ Step = Annotated[
     | GetStep
     | DeleteStep
     | WaitForLeaderStep
-    | ExpectStep,
+    | ExpectStep
+    | WaitStep,
     Field(discriminator="action"),
 ]
 
@@ -251,6 +258,7 @@ ACTIONS = (
     "delete",
     "wait-for-leader",
     "expect",
+    "wait",
 )
 
 FAULT_KINDS = ("crash", "stop", "isolate", "partition", "delay")

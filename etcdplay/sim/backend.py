@@ -92,6 +92,11 @@ class SimBackend:
         # and __thread is a C keyword
         self._pacer: threading.Thread | None = None
         self._halt = threading.Event()
+        # Real-time control for interactive sessions (etcdplay.play): time
+        # stands still while a person has paused it, or while a session holds
+        # it to act at one exact instant.
+        self._paused = False
+        self._held = False
 
     # --- building -------------------------------------------------------------------
 
@@ -234,6 +239,10 @@ class SimBackend:
     def _advance_paced(self) -> None:
         with self._lock:
             clock = self._require_clock()
+            if self._paused or self._held:
+                # keep the anchor fresh, so time resumes from here, not with a jump
+                self._anchor = (clock.now(), time.monotonic())
+                return
             target = self._paced_target()
             if target > clock.now():
                 clock.run(until=target)
@@ -256,6 +265,61 @@ class SimBackend:
             if remaining <= 0:
                 return
             time.sleep(min(0.005, remaining))
+
+    # --- interactive control (real-time mode) ------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop virtual time (a person pressed pause)."""
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._anchor = (self._require_clock().now(), time.monotonic())
+
+    def hold(self) -> None:
+        """Stop virtual time until ``release``, so that what a caller does
+        next happens at one exact instant (``now()`` does not move). A client
+        operation submitted while held releases it: it needs time to finish."""
+        with self._lock:
+            self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._anchor = (self._require_clock().now(), time.monotonic())
+
+    def set_speed(self, speed: float) -> None:
+        """Change the real-time speed (virtual seconds per wall second)."""
+        if not speed > 0:
+            raise BackendError(f"speed must be > 0, not {speed!r}")
+        with self._lock:
+            self.realtime_speed = speed
+            self._anchor = (self._require_clock().now(), time.monotonic())
+
+    def run_to(self, t: float) -> None:
+        """Advance virtual time to exactly ``t`` now, as fast as it computes
+        (paused or held: this is how a session steps or catches up)."""
+        with self._lock:
+            clock = self._require_clock()
+            if t > clock.now():
+                clock.run(until=t)
+            self._anchor = (clock.now(), time.monotonic())
+
+    def run_until(self, limit: float, stop: Callable[[], bool]) -> None:
+        """Advance virtual time, as fast as it computes, until ``stop()`` holds
+        (checked after each event) or time reaches ``limit``: single-stepping."""
+        with self._lock:
+            clock = self._require_clock()
+            if limit > clock.now():
+                clock.run(until=limit, stop=stop)
+            self._anchor = (clock.now(), time.monotonic())
 
     def run_forever_in_thread(self) -> threading.Thread:
         """Real-time mode: keep virtual time moving in a daemon thread until close()."""
@@ -440,13 +504,18 @@ class SimBackend:
                     self._client_event(result)
 
             self.clients.submit(op, key, value, done=done, prefix=prefix, endpoint=node)
+            if self.realtime_speed is not None and self._held:
+                self.release()  # the request needs time to get an answer
             if self.realtime_speed is None:
                 # The request timeout guarantees an answer.
                 clock.run(until=float("inf"), stop=lambda: bool(box))
                 return box[0]
         if self._pacer is not None:
             while not box:
-                time.sleep(0.002)
+                if self._halt.wait(0.002):
+                    # closed with the request in flight (an interactive session
+                    # shutting down or branching): it never got an answer
+                    return ClientResult(op, key, False, 0.0, None, "the simulation was closed", node)
         else:
             self.pump(float("inf"), done=lambda: bool(box))
         return box[0]
