@@ -523,7 +523,8 @@ def _describe(step: Any, at: float, result: object) -> CommandResult:
         }
         if action == "get" and result.ok:
             op["value"] = result.value
-            message = f"{step.key} = {result.value!r}" if result.value is not None else f"{step.key}: no such key"
+            found = result.value is not None
+            message = f"{step.key} = {result.value!r}" if found else f"{step.key}: no such key"
         elif result.ok:
             message = f"{action} {step.key} ok"
         else:
