@@ -155,9 +155,11 @@ def scenarios_cmd(
     if explain:
         console.print(sc.explain.strip() or "(no explanation written for this scenario)")
     for step in sc.steps:
-        fields = step.model_dump(exclude={"at", "action"}, exclude_none=True)
+        fields = step.model_dump(exclude={"at", "action", "note"}, exclude_none=True)
         args = " ".join(f"{k}={v}" for k, v in fields.items())
-        console.print(f"  {step.at:7.2f} s  {step.action:<16} {args}")
+        console.print(f"  {step.at:7.2f} s  {step.action:<16} {args}", highlight=False)
+        if step.note:
+            console.print(f"             [dim]{escape(step.note)}[/]", highlight=False)
     if sc.chaos is not None:
         console.print(f"  + a random fault schedule from the seed: {sc.chaos.model_dump()}")
 

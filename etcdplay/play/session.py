@@ -115,6 +115,7 @@ class PlaySession:
         messages: bool = True,
         backend_factory: Callable[[], Backend] | None = None,
         start_paused: bool = False,
+        etcd_bin: str | None = None,
     ) -> None:
         if not speed > 0:
             raise SessionError(f"speed must be > 0, not {speed!r}")
@@ -128,6 +129,7 @@ class PlaySession:
         self.speed = speed
         self.messages = messages and not live
         self._factory = backend_factory
+        self.etcd_bin = etcd_bin
         self._start_paused = start_paused
         self._watchers: list[_Watcher] = []
         self._watch_lock = threading.Lock()
@@ -154,7 +156,7 @@ class PlaySession:
         if self.live:
             from etcdplay.live.backend import LiveBackend
 
-            return LiveBackend()
+            return LiveBackend(self.etcd_bin)
         from etcdplay.sim.backend import SimBackend
 
         return SimBackend(realtime_speed=self.speed if realtime else None, trace_messages=self.messages)
@@ -181,6 +183,7 @@ class PlaySession:
             backend.close()
             raise
         self._pending_lesson = list(self.lesson)
+        self._set_barrier()
         self._start_clock()
         self._start_worker()
 
@@ -395,6 +398,11 @@ class PlaySession:
         self._pending_lesson.pop(0)
         return _Job(step, Future(), lesson=True)
 
+    def _set_barrier(self) -> None:
+        """Virtual time may not pass the next lesson step before it runs."""
+        if not self.live:
+            self._sim().set_barrier(self._pending_lesson[0].at if self._pending_lesson else None)
+
     def _run(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():
             return
@@ -417,6 +425,8 @@ class PlaySession:
             at = backend.now()
             timed = step_with_time(step, at)
             self.played.append(timed)
+            if lesson:
+                self._set_barrier()  # on to the next lesson step
             result = runner.execute(timed)
         finally:
             if sim is not None:
@@ -451,6 +461,7 @@ class PlaySession:
         self._pending_lesson = [s for s in self.lesson if s.at > backend.now()]
         backend.set_speed(self.speed)
         self._install(backend, trace, runner)
+        self._set_barrier()
         self.generation += 1
         if was_paused:
             backend.pause()

@@ -97,6 +97,8 @@ class SimBackend:
         # it to act at one exact instant.
         self._paused = False
         self._held = False
+        # real time never runs past this instant (a session's next scheduled step)
+        self._barrier: float | None = None
 
     # --- building -------------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class SimBackend:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
         elif self._pacer is not None:
+            self.release()  # sleeping means letting time run
             time.sleep(seconds / self.realtime_speed)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
@@ -243,7 +246,12 @@ class SimBackend:
                 # keep the anchor fresh, so time resumes from here, not with a jump
                 self._anchor = (clock.now(), time.monotonic())
                 return
-            target = self._paced_target()
+            # A slice of at most ~20 ms of wall time, so that a caller waiting
+            # for the lock (a view asking for status, a session about to act)
+            # never waits long even when the simulation cannot keep up.
+            target = min(self._paced_target(), clock.now() + 0.02 * (self.realtime_speed or 1.0))
+            if self._barrier is not None and target > self._barrier:
+                target = max(self._barrier, clock.now())
             if target > clock.now():
                 clock.run(until=target)
             # Not strict: if computing fell far behind the wall clock (a slow
@@ -285,7 +293,8 @@ class SimBackend:
     def hold(self) -> None:
         """Stop virtual time until ``release``, so that what a caller does
         next happens at one exact instant (``now()`` does not move). A client
-        operation submitted while held releases it: it needs time to finish."""
+        operation submitted while held, or a ``sleep``, releases it: they
+        need time to pass."""
         with self._lock:
             self._held = True
 
@@ -294,6 +303,12 @@ class SimBackend:
             if self._held:
                 self._held = False
                 self._anchor = (self._require_clock().now(), time.monotonic())
+
+    def set_barrier(self, t: float | None) -> None:
+        """Real time stops at ``t`` (until moved or cleared): a session's next
+        scheduled step then runs at exactly its time, however busy the machine."""
+        with self._lock:
+            self._barrier = t
 
     def set_speed(self, speed: float) -> None:
         """Change the real-time speed (virtual seconds per wall second)."""
@@ -317,6 +332,8 @@ class SimBackend:
         (checked after each event) or time reaches ``limit``: single-stepping."""
         with self._lock:
             clock = self._require_clock()
+            if self._barrier is not None:
+                limit = min(limit, max(self._barrier, clock.now()))
             if limit > clock.now():
                 clock.run(until=limit, stop=stop)
             self._anchor = (clock.now(), time.monotonic())
