@@ -109,14 +109,16 @@ def test_stop_is_graceful_and_restart_keeps_data(make_backend, trace) -> None:  
 def test_partition_cuts_exactly_the_named_links(make_backend, trace) -> None:  # type: ignore[no-untyped-def]
     # PreVote on (the etcd 3.5 default, passed explicitly): the cut-off pair never
     # raises its term, talks between itself, and elects no leader; the majority commits.
-    backend = make_backend(scenario(5, pre_vote=True), ETCD_35, trace)
+    # Timers 5x the FAST ones: on a loaded machine a 100 ms election timeout lets a
+    # starved leader lose its term, which is not what this test is about.
+    backend = make_backend(scenario(5, pre_vote=True, heartbeat_ms=50, election_timeout_ms=500), ETCD_35, trace)
     statuses = backend.status()
     leader = current_leader(statuses)
     term = statuses[0].term
     minority = [n for n in backend.nodes() if n != leader][:2]
     backend.partition([minority])
     mark = len(trace.events)
-    time.sleep(1.5)  # 15 election timeouts
+    time.sleep(2.5)  # 5 election timeouts: the cut-off pair has time to campaign
     for i in range(20):
         result = backend.put(f"p/{i}", "x")
         assert result.ok and result.node == leader
