@@ -1,6 +1,7 @@
 """The front door: ``etcdplay simulate | live | report | compare | sweep | scenarios``.
 
-Exit status: 0 when every check holds, 1 when a check fails, 2 for bad input.
+Exit status: 0 when every check holds, 1 when a check fails, 2 for bad input,
+3 for an internal error (a bug in etcdplay; etcdplay.internal_error).
 """
 
 from __future__ import annotations
@@ -270,6 +271,11 @@ def main() -> None:
         # Bad input found deep inside a command: one line, exit status 2.
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug in etcdplay: its own exit status, not 1 or 2
+        from etcdplay.internal_error import EXIT_INTERNAL, describe
+
+        errors.print(f"[bold red]error:[/] {escape(describe(exc))}", highlight=False)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etcdplay.distributions import Distribution, DistributionError
+from etcdplay.nesting import nesting_message, too_deep
 
 #: Selectors resolved at run time against the cluster's status.
 SELECTORS = (
@@ -505,6 +506,8 @@ def _ordinal(n: int) -> str:
 
 
 def from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    if too_deep(data):
+        raise ScenarioError(f"{source}: invalid scenario: {nesting_message()}")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -516,6 +519,8 @@ def from_toml(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid scenario: {nesting_message()}") from None
     return from_dict(data, source)
 
 
