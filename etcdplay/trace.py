@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from etcdplay.nesting import nesting_message, too_deep
+from etcdplay.trace_schema import problem
 
 SCHEMA_VERSION = 1
 
@@ -192,6 +193,9 @@ def iter_lines(lines: Iterable[str], source: str) -> Iterator[Event]:
         t = event["t"]
         if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
             raise TraceError(f"{source}:{number}: 't' must be a finite number of seconds, got {t!r}")
+        trouble = problem(event)
+        if trouble is not None:
+            raise TraceError(f"{source}:{number}: {trouble}")
         yield event
 
 
