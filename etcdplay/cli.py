@@ -20,6 +20,7 @@ from rich.table import Table
 from etcdplay import scenario as scenarios
 from etcdplay.files import OutputError, atomic_output, check_distinct, check_writable
 from etcdplay.live.command import live
+from etcdplay.report.formats import FormatError, check_trace_name, report_format
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
 from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace
@@ -114,10 +115,13 @@ def check_outputs(out: Path | None, report: Path | None, replay: Path | None) ->
     try:
         check_distinct([("--out", out), ("--report", report)], [replay] if replay else [])
         if out is not None:
+            check_trace_name(out)
             check_writable(out, "--out")
         if report is not None and report.is_dir():
             raise OutputError(f"--report {report}: is a directory")
-    except OutputError as exc:
+        if report is not None:
+            report_format(report, "--report")
+    except (OutputError, FormatError) as exc:
         fail(str(exc))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from etcdplay import metrics
 from etcdplay.files import OutputError, write_text_atomic
+from etcdplay.report.formats import report_format
 from etcdplay.report import figures
 from etcdplay.report.errors import ReportError
 from etcdplay.report.page import document, esc, figure_div, fmt, table
@@ -239,7 +240,7 @@ def write_report(trace: Trace | TraceWriter, path: str | Path) -> Path:
     """Write the report of ``trace`` to ``path``: HTML, or a PNG image for ``.png``."""
     trace = as_trace(trace)
     out = Path(path)
-    if out.suffix.lower() == ".png":
+    if report_format(out) == "png":
         from etcdplay.report.png import write_png
 
         write_png(list(figures.panels(trace).values()), out, title=_title(trace))
