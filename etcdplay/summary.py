@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from etcdplay import metrics
+from etcdplay.schedule import late_steps
 from etcdplay.step_ops import MAX_LISTED, step_operations
 from etcdplay.trace import Trace
 
@@ -92,6 +93,12 @@ def print_summary(trace: Trace, console: Console) -> None:
         )
 
     _print_step_ops(trace, console)
+
+    for step in late_steps(trace.events):
+        console.print(
+            f"[bold yellow]late step:[/] step {step.get('index')} ({step.get('action')}) began at "
+            f"{float(step['t']):.3f} s, {float(step['late']):.3f} s after its time: an earlier step blocked"
+        )
 
     checks = Table(title="Checks", title_justify="left")
     for col in ("check", "result", "detail"):

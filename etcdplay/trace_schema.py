@@ -42,6 +42,7 @@ class Step(_Event):
     nodes: Names = []
     note: StrictStr | None = None
     skipped: StrictStr | None = None
+    late: Number | None = None
 
 
 class Role(_Event):
