@@ -128,4 +128,4 @@ def live(
         backend.close()
     if keep_data and backend.dir is not None and not quiet:
         errors.print(f"data and etcd logs kept in {backend.dir}")
-    finish_run(result, report, quiet)
+    finish_run(result, report, quiet, str(out) if out is not None else None)

@@ -31,7 +31,9 @@ def report(
     report_format(target)  # refuse -o x.pdf before reading anything
     if target.resolve() == trace.resolve():
         raise ReportError(f"{target}: the output would overwrite the trace; choose another -o")
-    return write_report(load(trace), target)
+    written = write_report(load(trace), target)
+    _wrote(written)
+    return written
 
 
 def compare(
@@ -75,4 +77,10 @@ def compare(
     for run in [*runs_a, *runs_b]:
         if run.source and Path(run.source).resolve() == out.resolve():
             raise ReportError(f"{out}: the output would overwrite the trace {run.source}; choose another -o")
-    return write_compare(runs_a, runs_b, out, label_a=label_a, label_b=label_b)
+    written = write_compare(runs_a, runs_b, out, label_a=label_a, label_b=label_b)
+    _wrote(written)
+    return written
+
+
+def _wrote(path: Path) -> None:
+    typer.echo(f"wrote {path}", err=True)
