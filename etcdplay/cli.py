@@ -240,6 +240,15 @@ app.command()(live)
 
 def finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None = None) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
+    try:
+        _finish_run(result, report, quiet, source)
+    except KeyboardInterrupt:
+        # after the run: the trace is written; exit 130, not click's "Aborted!" (1)
+        errors.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def _finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None) -> None:
     from etcdplay.summary import print_summary
 
     # the trace's own name on report pages, not "<memory>"
