@@ -1,6 +1,7 @@
 """The front door: ``etcdplay simulate | live | report | compare | sweep | scenarios``.
 
-Exit status: 0 when every check holds, 1 when a check fails, 2 for bad input.
+Exit status: 0 when every check holds, 1 when a check fails, 2 for bad input,
+3 for an internal error (a bug in etcdplay; etcdplay.internal_error).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from etcdplay import scenario as scenarios
+from etcdplay.cli_help import hide_flag_types
 from etcdplay.files import OutputError, atomic_output, check_distinct, check_writable
 from etcdplay.live.command import live
+from etcdplay.report.formats import FormatError, check_trace_name, report_format
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
 from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace
@@ -29,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+hide_flag_types()
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -106,6 +110,7 @@ def trace_sink(path: Path | None) -> Iterator[IO[str] | None]:
         return
     with atomic_output(path, "--out") as handle:
         yield handle
+    errors.print(f"wrote {path}", highlight=False)
 
 
 def check_outputs(out: Path | None, report: Path | None, replay: Path | None) -> None:
@@ -113,10 +118,13 @@ def check_outputs(out: Path | None, report: Path | None, replay: Path | None) ->
     try:
         check_distinct([("--out", out), ("--report", report)], [replay] if replay else [])
         if out is not None:
+            check_trace_name(out)
             check_writable(out, "--out")
         if report is not None and report.is_dir():
             raise OutputError(f"--report {report}: is a directory")
-    except OutputError as exc:
+        if report is not None:
+            report_format(report, "--report")
+    except (OutputError, FormatError) as exc:
         fail(str(exc))
 
 
@@ -161,13 +169,29 @@ def scenarios_cmd(
         if step.note:
             console.print(f"             [dim]{escape(step.note)}[/]", highlight=False)
     if sc.chaos is not None:
-        console.print(f"  + a random fault schedule from the seed: {sc.chaos.model_dump()}")
+        spec = "; ".join(f"{k} = {_plain(v)}" for k, v in sc.chaos.model_dump().items())
+        console.print(f"  + a random fault schedule from the seed: {spec}", highlight=False)
+
+
+def _plain(value: object) -> str:
+    """A scenario value as a person writes it, not as Python prints it."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{value[0]:g} to {value[1]:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command()
 def simulate(
     scenario: Annotated[str | None, typer.Argument(help="built-in name or scenario .toml file")] = None,
-    seed: Annotated[int | None, typer.Option(help="random seed: same seed, same trace")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="random seed: same seed, same trace",
+            show_default="1, or the replayed trace's seed",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write the trace (JSON Lines)")] = None,
     report: Annotated[Path | None, typer.Option(help="write an HTML report of the run")] = None,
     replay: Annotated[Path | None, typer.Option(help="re-run the scenario and seed of a trace")] = None,
@@ -208,23 +232,33 @@ def simulate(
         # typer would exit 130 without a word; --out is written whole or not at all
         errors.print("interrupted: no output written", highlight=False)
         raise typer.Exit(130) from None
-    finish_run(result, report, quiet)
+    finish_run(result, report, quiet, str(out) if out is not None else None)
 
 
 app.command()(live)
 
 
-def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:
+def finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None = None) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
+    try:
+        _finish_run(result, report, quiet, source)
+    except KeyboardInterrupt:
+        # after the run: the trace is written; exit 130, not click's "Aborted!" (1)
+        errors.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def _finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None) -> None:
     from etcdplay.summary import print_summary
 
+    # the trace's own name on report pages, not "<memory>"
+    result.trace.source = source or f"this {result.trace.backend} run (trace not saved: no --out)"
     if not quiet:
         print_summary(result.trace, console)
     if report is not None:
         write_report = _report_writer()
         write_report(result.trace, report)
-        if not quiet:
-            console.print(f"report: {report}")
+        errors.print(f"wrote {report}", highlight=False)
     if not result.ok:
         for check in result.failed:
             where = f" at {check.at:.3f} s" if check.at is not None else ""
@@ -270,6 +304,11 @@ def main() -> None:
         # Bad input found deep inside a command: one line, exit status 2.
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug in etcdplay: its own exit status, not 1 or 2
+        from etcdplay.internal_error import EXIT_INTERNAL, describe
+
+        errors.print(f"[bold red]error:[/] {escape(describe(exc))}", highlight=False)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

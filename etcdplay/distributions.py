@@ -32,7 +32,7 @@ class Distribution:
     @classmethod
     def parse(cls, text: str | float | int) -> Distribution:
         """Parse ``kind(a[,b])``; a bare number means ``fixed(number)``."""
-        if isinstance(text, bool):
+        if isinstance(text, bool) or not isinstance(text, str | int | float):
             raise DistributionError(f"expected a distribution such as 'fixed(2)', got {text!r}")
         if isinstance(text, int | float):
             return cls.fixed(float(text))

@@ -18,6 +18,7 @@ from etcdplay import __version__, checks
 from etcdplay.backend import Backend, NodeStatus, OpResult
 from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
+from etcdplay.schedule import late_by
 from etcdplay.scenario import (
     CrashStep,
     DelayStep,
@@ -41,6 +42,8 @@ from etcdplay.trace import Trace, TraceWriter
 
 # How often conditions (a leader, convergence, an expectation) are polled.
 POLL_INTERVAL = 0.05
+# The final read-back is tried at least this often before it counts as failed.
+FINAL_READ_ATTEMPTS = 3
 
 
 class SelectorError(RuntimeError):
@@ -108,6 +111,7 @@ class Runner:
         self._isolated: list[str] = []
         self._step_began = 0.0
         self._executed = 0  # steps executed so far: the next step's index
+        self._late: float | None = None  # how late the current step began, when it was
 
     # --- the main loop ---------------------------------------------------------
 
@@ -128,10 +132,12 @@ class Runner:
     def execute(self, step: object, index: int | None = None) -> object:
         """Wait until the step's ``at``, then carry it out. Returns what the
         step returns: an ``OpResult`` for put/get/delete, else None."""
-        self._sleep_until(getattr(step, "at", 0.0))
+        at = getattr(step, "at", 0.0)
+        self._sleep_until(at)
         if index is None:
             index = self._executed
         self._executed = index + 1
+        self._late = late_by(at, self.backend.now())
         return self._do(index, step)
 
     def finish(self) -> RunResult:
@@ -156,7 +162,15 @@ class Runner:
             self._emit("note", text=f"step {index} ({action}) skipped: {exc}")
             return None
         self._step_began = self.backend.now()
-        self._emit("step", index=index, action=action, selector=selector, nodes=nodes, note=note)
+        late = {"late": self._late} if self._late is not None else {}
+        self._emit("step", index=index, action=action, selector=selector, nodes=nodes, note=note, **late)
+        if self._late is not None:
+            at = getattr(step, "at", 0.0)
+            self._emit(
+                "note",
+                text=f"step {index} ({action}) ran {self._late:.3f} s late (at {self.backend.now():.3f} s, "
+                f"written at = {at:g}): an earlier step blocked",
+            )
         handler = self._handlers().get(type(step))
         if handler is None:  # pragma: no cover - the scenario model forbids it
             raise TypeError(f"no handler for {type(step).__name__}")
@@ -321,17 +335,25 @@ class Runner:
             )
 
         def converged() -> str | None:
-            result = checks.convergence([{"node": s.name, **s.as_fields()} for s in in_scope()])
+            statuses = in_scope()
+            # Agreement among the members that happen to run is not convergence
+            # when too few run to commit anything: a quorum of the cluster must run.
+            if sum(1 for s in statuses if s.running) < len(self.backend.nodes()) // 2 + 1:
+                return None
+            result = checks.convergence([{"node": s.name, **s.as_fields()} for s in statuses])
             return result.detail if result.ok else None
 
         return converged
 
     def _explain(self, what: str, scope: list[str]) -> str:
+        statuses = [s for s in self.backend.status() if s.name in scope]
         states = ", ".join(
-            f"{s.name}={s.role if s.running else 'down'}/t{s.term}"
-            for s in self.backend.status()
-            if s.name in scope
+            f"{s.name}={s.role}/t{s.term}" if s.running else f"{s.name}=down" for s in statuses
         )
+        running = sum(1 for s in statuses if s.running)
+        quorum = len(self.backend.nodes()) // 2 + 1
+        if what == "converged" and running < quorum:
+            states += f"; only {running} of {len(self.backend.nodes())} members running, no quorum"
         return f"{what} did not hold ({states})"
 
     def _poll(self, condition: Callable[[], str | None], within: float) -> str | None:
@@ -450,10 +472,14 @@ class Runner:
         step may still be forcing an election: give the cluster time for one."""
         patience = max(self.scenario.settle, 2 * self.scenario.cluster.election_range_ms[1] / 1000)
         deadline = self.backend.now() + patience
+        attempts = 0
         while True:
             self._poll(self._leader_known_by_all, max(0.0, deadline - self.backend.now()))
             final = self.backend.read_all("")
-            if final is not None or self.backend.now() >= deadline:
+            attempts += 1
+            # A read lost on a lossy link waits out the whole request timeout,
+            # longer than the patience: a lost read is retried, not a verdict.
+            if final is not None or (self.backend.now() >= deadline and attempts >= FINAL_READ_ATTEMPTS):
                 return final
             self.backend.sleep(POLL_INTERVAL)
 

@@ -19,7 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from etcdplay.cost import too_costly
 from etcdplay.distributions import Distribution, DistributionError
+from etcdplay.nesting import nesting_message, too_deep
 
 #: Selectors resolved at run time against the cluster's status.
 SELECTORS = (
@@ -58,9 +60,18 @@ def _check_distribution(value: Any) -> str:
 #: cluster at about 1000x real time), and TOML's inf would never end.
 MAX_SECONDS = 86400.0
 
-#: The shortest heartbeat: below it the simulator spends all its time on ticks
-#: (and a heartbeat of 1e-300 ms never lets virtual time advance).
-MIN_HEARTBEAT_MS = 0.1
+#: The shortest heartbeat, etcd's (it takes whole milliseconds): below it the
+#: simulator spends all its time on ticks (and a heartbeat of 1e-300 ms never
+#: lets virtual time advance).
+MIN_HEARTBEAT_MS = 1.0
+
+#: etcd refuses an --election-timeout above 50 s; so does every scenario.
+MAX_ELECTION_MS = 50000.0
+
+
+def _shown(value: float | tuple[float, float]) -> str:
+    return f"[{value[0]:g}, {value[1]:g}]" if isinstance(value, tuple) else f"{value:g}"
+
 
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 
@@ -72,14 +83,17 @@ class _Model(BaseModel):
 
 
 class ClusterSpec(_Model):
-    size: int = Field(3, ge=1, le=25, description="number of members")
+    # strict: TOML's `size = true` is not 1 member
+    size: int = Field(3, ge=1, le=25, strict=True, description="number of members")
     timer: Literal["etcd", "uniform"] = Field(
         "etcd",
         description="etcd: a tick every heartbeat_ms, election timeout drawn in ticks from "
         "[election_timeout_ms, 2*election_timeout_ms); uniform: election timeout drawn "
         "uniformly from the range election_timeout_ms = [lo, hi] ms, as in the Raft paper",
     )
-    heartbeat_ms: float = Field(100.0, ge=MIN_HEARTBEAT_MS, description="etcd --heartbeat-interval")
+    heartbeat_ms: float = Field(
+        100.0, ge=MIN_HEARTBEAT_MS, le=MAX_ELECTION_MS / 5, description="etcd --heartbeat-interval"
+    )
     election_timeout_ms: float | tuple[float, float] = Field(
         1000.0, description="etcd --election-timeout, or [lo, hi] for the uniform timer"
     )
@@ -92,6 +106,10 @@ class ClusterSpec(_Model):
     @model_validator(mode="after")
     def _timers_agree(self) -> ClusterSpec:
         et = self.election_timeout_ms
+        if max(et if isinstance(et, tuple) else (et,)) > MAX_ELECTION_MS:
+            raise ValueError(
+                f"election_timeout_ms ({_shown(et)}) must be at most {MAX_ELECTION_MS:g}, as etcd requires"
+            )
         if self.timer == "etcd":
             if isinstance(et, tuple):
                 raise ValueError(
@@ -278,7 +296,7 @@ class ChaosSpec(_Model):
 
     start: float = Field(2.0, ge=0, le=MAX_SECONDS)
     duration: float = Field(30.0, gt=0, le=MAX_SECONDS)
-    faults: int = Field(6, ge=1, le=1000)
+    faults: int = Field(6, ge=1, le=1000, strict=True)
     kinds: list[FaultKind] = Field(default_factory=_default_fault_kinds, min_length=1)
     hold: tuple[Seconds, Seconds] = Field((1.0, 4.0), description="how long a fault lasts, [lo, hi] s")
     latency_ms: str = "uniform(50,200)"
@@ -342,6 +360,9 @@ class Scenario(_Model):
                         if item in seen:
                             raise ValueError(f"{where}.groups: {item!r} is named twice")
                         seen.add(item)
+        costly = too_costly(self)
+        if costly is not None:
+            raise ValueError(costly)
         return self
 
     @property
@@ -372,7 +393,15 @@ def _check_target(target: Target, names: set[str], where: str) -> None:
     if not items:
         raise ValueError(f"{where}: empty target list")
     for item in items:
-        if item in names or _SELECTOR_RE.match(item):
+        if item in names:
+            continue
+        match = _SELECTOR_RE.match(item)
+        if match:
+            count = match.group(3)
+            if count is not None and int(count) > len(names):
+                raise ValueError(
+                    f"{where}: {item!r} asks for {count} members; the cluster has {len(names)}"
+                )
             continue
         if _NODE_RE.match(item):
             raise ValueError(
@@ -505,6 +534,8 @@ def _ordinal(n: int) -> str:
 
 
 def from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    if too_deep(data):
+        raise ScenarioError(f"{source}: invalid scenario: {nesting_message()}")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -516,6 +547,8 @@ def from_toml(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid scenario: {nesting_message()}") from None
     return from_dict(data, source)
 
 

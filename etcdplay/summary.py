@@ -5,9 +5,12 @@ simulated and a live run read the same."""
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from etcdplay import metrics
+from etcdplay.schedule import late_steps
+from etcdplay.step_ops import MAX_LISTED, step_operations
 from etcdplay.trace import Trace
 
 
@@ -89,6 +92,14 @@ def print_summary(trace: Trace, console: Console) -> None:
             f" max {_ms(max(latencies) if latencies else None)}"
         )
 
+    _print_step_ops(trace, console)
+
+    for step in late_steps(trace.events):
+        console.print(
+            f"[bold yellow]late step:[/] step {step.get('index')} ({step.get('action')}) began at "
+            f"{float(step['t']):.3f} s, {float(step['late']):.3f} s after its time: an earlier step blocked"
+        )
+
     checks = Table(title="Checks", title_justify="left")
     for col in ("check", "result", "detail"):
         checks.add_column(col)
@@ -102,6 +113,23 @@ def print_summary(trace: Trace, console: Console) -> None:
             detail += f" (at {check['at']:.3f} s)"
         checks.add_row(str(check["name"]), verdict, detail)
     console.print(checks)
+
+
+def _print_step_ops(trace: Trace, console: Console) -> None:
+    ops = step_operations(trace)
+    if not ops:
+        return
+    table = Table(title="Client operations of the steps", title_justify="left")
+    for col in ("at", "op", "key", "value", "result", "node"):
+        table.add_column(col, justify="right" if col == "at" else "left")
+    for op in ops[:MAX_LISTED]:
+        result = f"[green]ok[/] {_ms(op.latency)}" if op.ok else f"[red]failed[/] {escape(op.error or '')}"
+        table.add_row(
+            f"{op.t:.3f} s", op.op, escape(op.key), escape(op.shown_value), result, op.node or "-"
+        )
+    console.print(table)
+    if len(ops) > MAX_LISTED:
+        console.print(f"  ... and {len(ops) - MAX_LISTED} more (see the trace)")
 
 
 def _short(digest: object) -> str | None:

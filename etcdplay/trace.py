@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from etcdplay.nesting import nesting_message, too_deep
+from etcdplay.trace_schema import problem
+
 SCHEMA_VERSION = 1
 
 #: Event kinds defined by schema version 1 (docs/trace-format.md).
@@ -181,11 +184,18 @@ def iter_lines(lines: Iterable[str], source: str) -> Iterator[Event]:
             event = json.loads(line)
         except json.JSONDecodeError as exc:
             raise TraceError(f"{source}:{number}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise TraceError(f"{source}:{number}: {nesting_message()}") from None
+        if too_deep(event):
+            raise TraceError(f"{source}:{number}: {nesting_message()}")
         if not isinstance(event, dict) or "kind" not in event or "t" not in event:
             raise TraceError(f"{source}:{number}: not a trace event (needs 't' and 'kind')")
         t = event["t"]
         if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
             raise TraceError(f"{source}:{number}: 't' must be a finite number of seconds, got {t!r}")
+        trouble = problem(event)
+        if trouble is not None:
+            raise TraceError(f"{source}:{number}: {trouble}")
         yield event
 
 

@@ -22,7 +22,7 @@ from etcdplay.backend import BackendError
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM/SIGHUP unwind like Ctrl-C, so every member is stopped on the way out."""
+    """SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C, so every member is stopped on the way out."""
 
     def handler(signum: int, _frame: types.FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -31,6 +31,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError):  # not the main thread
             previous[sig] = signal.signal(sig, handler)
+    # A process started in the background by a non-interactive shell (CI, `cmd &`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # for it: `kill -INT` did nothing and the run went on to exit 0. A live
+    # run owns etcd processes and must stop them on SIGINT, so it listens.
+    with contextlib.suppress(ValueError):
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
@@ -128,4 +134,4 @@ def live(
         backend.close()
     if keep_data and backend.dir is not None and not quiet:
         errors.print(f"data and etcd logs kept in {backend.dir}")
-    finish_run(result, report, quiet)
+    finish_run(result, report, quiet, str(out) if out is not None else None)

@@ -22,6 +22,7 @@ from etcdplay import metrics
 from etcdplay.report import figures
 from etcdplay.report.downsample import thin
 from etcdplay.report.errors import ReportError
+from etcdplay.report.formats import report_format
 from etcdplay.report.html import write_output
 from etcdplay.report.page import document, esc, figure_div, fmt, table
 from etcdplay.trace import Trace
@@ -440,7 +441,7 @@ def write_compare(
     if side_a.label == side_b.label:
         side_b.label += " (B)"
     out = Path(path)
-    if out.suffix.lower() == ".png":
+    if report_format(out) == "png":
         from etcdplay.report.png import write_png
 
         pair = len(a) == 1 and len(b) == 1

@@ -294,13 +294,21 @@ def window_polygons(
 
 
 def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
-    """Write latency over time, failed writes, and unavailability windows."""
+    """Write latency over time, failed writes, and unavailability windows.
+
+    Each write is drawn when it was sent (its event's time less its latency),
+    so a write lost in an outage sits inside the outage's band, not at its
+    timeout seconds later. The latency axis is scaled to the writes that
+    succeeded; failed writes (which mostly waited out a timeout) are drawn
+    along its top edge, their real wait in the hover text."""
     writes = metrics.client_writes(trace)
-    t = np.asarray(writes.t, dtype=float)
+    done = np.asarray(writes.t, dtype=float)
     lat = np.asarray(writes.latency, dtype=float) * 1000.0
+    sent = done - lat / 1000.0
     ok = np.asarray(writes.ok, dtype=bool)
     windows = metrics.unavailability_windows(trace)
-    top = float(lat.max()) * 1.1 if lat.size else 1.0
+    scale = lat[ok] if ok.any() else lat
+    top = float(scale.max()) * 1.1 if scale.size and scale.max() > 0 else 1.0
     traces: list[go.Scatter] = []
     xs, ys = window_polygons(windows, top)
     if windows:
@@ -317,7 +325,7 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
             )
         )
     if ok.any():
-        ot, ol = minmax(t[ok], lat[ok], max_points)
+        ot, ol = minmax(sent[ok], lat[ok], max_points)
         traces.append(
             go.Scatter(
                 x=ot,
@@ -325,7 +333,7 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
                 mode="markers",
                 name="write ok",
                 marker={"size": 4, "color": "#2a6f97"},
-                hovertemplate="ok write: %{y:.1f} ms at %{x:.3f} s<extra></extra>",
+                hovertemplate="ok write sent at %{x:.3f} s: %{y:.1f} ms<extra></extra>",
             )
         )
     failed = np.flatnonzero(~ok)
@@ -333,17 +341,19 @@ def client(trace: Trace, max_points: int = MAX_POINTS) -> go.Figure:
         keep = failed if failed.size <= max_points else failed[:: failed.size // max_points + 1]
         traces.append(
             go.Scatter(
-                x=t[keep],
-                y=lat[keep],
+                x=sent[keep],
+                y=np.minimum(lat[keep], top),
                 mode="markers",
-                name=f"write failed ({failed.size})",
+                name=f"write failed ({failed.size}; at the top when it waited longer)",
                 marker={"size": 8, "symbol": "x", "color": "#d1495b"},
-                hovertext=[f"failed after {lat[i]:.1f} ms: {writes.error[i]}" for i in keep],
+                hovertext=[
+                    f"sent at {sent[i]:.3f} s, failed after {lat[i]:.1f} ms: {writes.error[i]}" for i in keep
+                ],
                 hoverinfo="text",
             )
         )
     fig = go.Figure(traces)
-    fig.update_yaxes(title_text="write latency (ms)", rangemode="tozero")
+    fig.update_yaxes(title_text="write latency (ms)", range=[0, top * 1.05])
     total = sum(b - a for a, b in windows)
     title = (
         f"Client view: {len(writes.t)} writes, {int(failed.size)} failed; "

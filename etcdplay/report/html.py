@@ -12,6 +12,8 @@ from typing import Any
 
 from etcdplay import metrics
 from etcdplay.files import OutputError, write_text_atomic
+from etcdplay.report.formats import report_format
+from etcdplay.step_ops import MAX_LISTED, step_operations
 from etcdplay.report import figures
 from etcdplay.report.errors import ReportError
 from etcdplay.report.page import document, esc, figure_div, fmt, table
@@ -191,6 +193,36 @@ def final_status_html(trace: Trace) -> str:
     )
 
 
+def step_ops_html(trace: Trace) -> str:
+    """The put/get/delete steps and what they wrote or read."""
+    ops = step_operations(trace)
+    if not ops:
+        return ""
+    rows: list[list[Any]] = [
+        [
+            op.t,
+            op.op,
+            op.key,
+            op.shown_value,
+            "ok" if op.ok else f"failed: {op.error or ''}",
+            _ms(op.latency),
+            op.node or "\u2013",
+        ]
+        for op in ops[:MAX_LISTED]
+    ]
+    more = f"<p>... and {len(ops) - MAX_LISTED} more (see the trace)</p>" if len(ops) > MAX_LISTED else ""
+    return (
+        "<h2>Client operations of the steps</h2>"
+        + table(
+            ["at (s)", "op", "key", "value (put: written, get: read)", "result", "latency (ms)", "node"],
+            rows,
+            table_id="step-ops",
+            numeric=[0, 5],
+        )
+        + more
+    )
+
+
 def summary_html(trace: Trace) -> str:
     h = metrics.headline(trace)
     rows: list[list[Any]] = [
@@ -219,7 +251,13 @@ def render_report(trace: Trace | TraceWriter, *, max_points: int | None = None) 
     title = f"{trace.scenario_name} ({trace.backend}, seed {trace.seed})"
     kwargs = {"max_points": max_points} if max_points else {}
     figs = figures.panels(trace, **kwargs)
-    body = [header_html(trace, title), summary_html(trace), checks_html(trace), elections_html(trace)]
+    body = [
+        header_html(trace, title),
+        summary_html(trace),
+        checks_html(trace),
+        step_ops_html(trace),
+        elections_html(trace),
+    ]
     titles = {
         "timeline": "Timeline",
         "terms": "Terms",
@@ -239,7 +277,7 @@ def write_report(trace: Trace | TraceWriter, path: str | Path) -> Path:
     """Write the report of ``trace`` to ``path``: HTML, or a PNG image for ``.png``."""
     trace = as_trace(trace)
     out = Path(path)
-    if out.suffix.lower() == ".png":
+    if report_format(out) == "png":
         from etcdplay.report.png import write_png
 
         write_png(list(figures.panels(trace).values()), out, title=_title(trace))

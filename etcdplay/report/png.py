@@ -64,29 +64,39 @@ def stack(figures: Sequence[go.Figure], title: str) -> go.Figure:
         vertical_spacing=0.35 / len(figures),
         subplot_titles=[str(f.layout.title.text or "") for f in figures],
     )
+    legends: dict[str, Any] = {}
     for row, panel in enumerate(figures, start=1):
+        # Each panel keeps its own legend, beside it (plotly's legend, legend2, ...):
+        # one shared legend would mix the roles' colours with the latency series.
+        legend = "legend" if row == 1 else f"legend{row}"
         # a panel may itself have subplots (keys and hashes): keep its first axis pair
         for tr in panel.data:
             if getattr(tr, "xaxis", "x") not in (None, "x") or getattr(tr, "yaxis", "y") not in (None, "y"):
                 continue
+            tr.legend = legend
             fig.add_trace(tr, row=row, col=1)
         yaxis = panel.layout.yaxis
         fig.update_yaxes(
             title_text=yaxis.title.text,
             categoryorder=yaxis.categoryorder,
             categoryarray=yaxis.categoryarray,
+            type=yaxis.type,
             row=row,
             col=1,
         )
-        fig.update_xaxes(range=panel.layout.xaxis.range, row=row, col=1)
+        fig.update_xaxes(
+            range=panel.layout.xaxis.range, title_text=panel.layout.xaxis.title.text, row=row, col=1
+        )
+        domain = fig.layout["yaxis" if row == 1 else f"yaxis{row}"].domain
+        legends[legend] = {"x": 1.01, "xanchor": "left", "y": domain[1], "yanchor": "top"}
+    fig.update_layout(**legends)
     fig.update_layout(
         title={"text": title, "x": 0.01},
         height=int(sum(heights) + 150),
         width=WIDTH,
         barmode="overlay",
         template="plotly_white",
-        showlegend=False,
-        margin={"l": 80, "r": 20, "t": 90, "b": 40},
+        margin={"l": 80, "r": 260, "t": 90, "b": 40},
     )
     return fig
 

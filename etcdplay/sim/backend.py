@@ -423,6 +423,15 @@ class SimBackend:
         term = node.raft.term if node.raft is not None else None
         self._trace.emit(self._require_clock().now(), "role", node.name, role="down", term=term)
 
+    def _emit_up(self, node: SimNode) -> None:
+        # A restarted member comes back as a follower, which Raft does not
+        # report as a role change; without this event reports draw it down
+        # until its next election (live traces get it from etcd's log).
+        assert self._trace is not None and node.raft is not None
+        self._trace.emit(
+            self._require_clock().now(), "role", node.name, role=node.raft.role.value, term=node.raft.term
+        )
+
     def _halted(self, node: SimNode) -> None:
         """A stopping member stops taking input (after its leadership transfer)."""
         assert self._trace is not None
@@ -471,6 +480,7 @@ class SimBackend:
                     node.crash()  # restart right away: the writes were not done
                 if not node.running:
                     node.start()
+                    self._emit_up(node)
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
         with self._lock:

@@ -175,12 +175,23 @@ def _check_address(address: str) -> None:
         ) from None
 
 
+MAX_JOBS_PER_CORE = 4
+
+
 def make_runner(jobs: int, cluster: str | None) -> Runner:
     """``--cluster`` wins; ``--jobs 0`` means every local core; 1 means in process."""
     if cluster:
         return DaskRunner(cluster)
     if jobs < 0:
         raise SweepError(f"--jobs must be >= 0 (0 = every core), got {jobs}")
+    # Each worker is a process with its own simulator: more than a few per
+    # core only costs memory and start-up time.
+    most = MAX_JOBS_PER_CORE * local_cores()
+    if jobs > most:
+        raise SweepError(
+            f"--jobs {jobs}: more worker processes than this machine's {local_cores()} core(s) can use "
+            f"(at most {most}; 0 = one per core)"
+        )
     workers = jobs or local_cores()
     return InlineRunner() if workers == 1 else PoolRunner(workers)
 
