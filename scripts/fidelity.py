@@ -123,7 +123,9 @@ def stats(live: np.ndarray, sim: np.ndarray) -> dict[str, Any]:
         row[f"live_{name}"] = pct(live, q)
         row[f"sim_{name}"] = pct(sim, q)
     if live.size and sim.size:
-        row["ks"] = float(ks_2samp(live, sim).statistic)
+        ks = ks_2samp(live, sim)
+        row["ks"] = float(ks.statistic)
+        row["ks_p"] = float(ks.pvalue)
         row["median_diff"] = (row["sim_p50"] - row["live_p50"]) / row["live_p50"]
     return row
 
@@ -141,6 +143,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     binaries = etcd_binaries()
     if not binaries:
         print("no etcd binary found (need /usr/bin/etcd or etcd on PATH)", file=sys.stderr)
@@ -173,7 +176,8 @@ def main() -> int:
             results.append(row)
     if args.only_live:
         return 0
-    (args.out / "fidelity.json").write_text(json.dumps({"commands": commands, "results": results}, indent=1))
+    doc = {"commands": commands, "results": results, "loadavg_at_analysis": os.getloadavg()}
+    (args.out / "fidelity.json").write_text(json.dumps(doc, indent=1))
     print_table(results)
     plot(results, args.out, args.plot)
     return 0
@@ -182,7 +186,7 @@ def main() -> int:
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (
         f"{'case':26} {'etcd':7} {'metric':9} {'n live/sim':>11} {'p50 live/sim':>15} "
-        f"{'p90 live/sim':>15} {'p99 live/sim':>15} {'KS':>5} {'dp50':>6}"
+        f"{'p90 live/sim':>15} {'p99 live/sim':>15} {'KS':>5} {'p':>5} {'dp50':>6}"
     )
     print(head)
     for r in results:
@@ -191,7 +195,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(
                 f"{r['case']:26} {r['etcd']:7} {short:9} {s['live_n']:>5}/{s['sim_n']:<5} "
                 f"{s['live_p50']:7.0f}/{s['sim_p50']:<7.0f} {s['live_p90']:7.0f}/{s['sim_p90']:<7.0f} "
-                f"{s['live_p99']:7.0f}/{s['sim_p99']:<7.0f} {s['ks']:5.2f} {100 * s['median_diff']:+5.1f}%"
+                f"{s['live_p99']:7.0f}/{s['sim_p99']:<7.0f} {s['ks']:5.2f} {s['ks_p']:5.2f} "
+                f"{100 * s['median_diff']:+5.1f}%"
             )
 
 
@@ -242,16 +247,14 @@ def plot(results: list[dict[str, Any]], out: Path, png: Path) -> None:
         title="Leader failover, 5 members, leader SIGKILLed: simulator vs etcd", width=1500, height=480
     )
     fig.write_html(out / "fidelity-failover.html", include_plotlyjs=True)
-    try:
-        from etcdplay.report.png import find_browser
+    from etcdplay.report.errors import ReportError
+    from etcdplay.report.png import write_png
 
-        browser = find_browser()
-        if browser:
-            os.environ.setdefault("BROWSER_PATH", browser)
-        fig.write_image(str(png), width=1500, height=480)
+    try:
+        write_png([fig], png, title="Leader failover: simulator vs etcd")
         print(f"plot: {png}")
-    except Exception as exc:
-        print(f"PNG not written ({exc}); HTML: {out / 'fidelity-failover.html'}")
+    except ReportError as exc:
+        print(f"PNG not written ({exc})")
 
 
 if __name__ == "__main__":
