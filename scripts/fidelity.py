@@ -139,6 +139,8 @@ def main() -> int:
     ap.add_argument("--reuse-sim", action="store_true", help="reuse sim JSON already in --out too")
     ap.add_argument("--only-live", action="store_true", help="run the live trials, nothing else")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "fidelity-failover.png")
+    ap.add_argument("--latency-ms", default="uniform(0.5,1.5)", help="the simulator's one-way latency")
+    ap.add_argument("--disk-ms", default="fixed(1)", help="the simulator's fsync time")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -150,12 +152,18 @@ def main() -> int:
         return 2
     results: list[dict[str, Any]] = []
     commands: list[str] = []
+    # one network/disk setting for every case (the sweep's defaults unless given)
+    sim_flags = ["--latency-ms", args.latency_ms, "--disk-ms", args.disk_ms]
     for case in CASES:
         sim_json = args.out / f"sim-{slug(case.name)}.json"
         if not args.only_live and not (args.reuse_sim and sim_json.exists()):
             commands.append(
                 " ".join(
-                    sweep([*case.flags(), "--trials", str(args.sim_trials), "--seed", "1"], sim_json, env)[1:]
+                    sweep(
+                        [*case.flags(), *sim_flags, "--trials", str(args.sim_trials), "--seed", "1"],
+                        sim_json,
+                        env,
+                    )[1:]
                 )
             )
         for version, path in binaries:
