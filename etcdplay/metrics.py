@@ -10,10 +10,23 @@ Definitions (also in docs/reports.md):
 
 - an *election after a fault* is the first ``role = leader`` event with a term
   above the leader's term at the fault, before the next disruptive fault
-  (crash, stop, partition, isolate, delay). Its *downtime* runs from the fault
-  to that event. A fault after which the leader keeps its role is recorded as
-  ``kept``; one after which no leader appears before the next fault, as
-  ``unresolved``.
+  (crash, stop, partition, isolate, delay). Two times are measured from
+  the fault (the same names mean the same in sweeps, simulate, live,
+  compare and reports):
+
+  * *election time*: until that ``role = leader`` event (a new leader
+    exists);
+  * *downtime*: until every member that is up has learned that leader (its
+    ``leader`` event naming it; the leader itself counts at its election):
+    only then does the whole cluster follow it. ``None`` when the trace has
+    no ``leader`` events or someone never learned it before the next fault.
+
+  Time to the first leader at the start is an election time. On a live
+  cluster it includes etcd's process start-up (seconds of it); the
+  simulator's members start at once, so ``compare`` says so beside it.
+  A fault after which the leader keeps its role is recorded as ``kept``
+  (both times 0); one after which no leader appears before the next fault,
+  as ``unresolved``.
 - an *unavailability window* is a time when no leader could accept writes:
   no running node in the leader role, or from a fault until the election it
   caused (an isolated old leader still calls itself leader but cannot commit).
@@ -88,7 +101,8 @@ class Election:
     new_leader: str | None = None
     new_term: int | None = None
     elected_at: float | None = None
-    downtime: float | None = None  # fault -> new leader
+    downtime: float | None = None  # fault -> every member that is up learned the new leader
+    election_time: float | None = None  # fault -> new leader took the role
     campaign: float | None = None  # first campaign after the fault -> new leader
     rounds: int = 0  # distinct candidate terms in the window
     pre_votes: int = 0  # pre-candidate transitions in the window
@@ -132,6 +146,10 @@ class Headline:
     @property
     def downtimes(self) -> list[float]:
         return [e.downtime for e in self.failovers if e.downtime is not None]
+
+    @property
+    def election_times(self) -> list[float]:
+        return [e.election_time for e in self.failovers if e.election_time is not None]
 
 
 # --- basics ------------------------------------------------------------------
@@ -259,6 +277,8 @@ def elections(trace: Trace) -> list[Election]:
     triggers: list[tuple[float, int, str]] = [(0.0, 0, "start")]
     triggers += [(f.start, f.index, f.describe) for f in faults]
     role_events = [e for e in events if e["kind"] == "role" and e.get("node")]
+    leader_events = [e for e in events if e["kind"] == "leader" and e.get("node")]
+    names = node_names(trace)
     times = [float(e["t"]) for e in role_events]
     results: list[Election] = []
     roles: dict[str, tuple[str, int | None]] = {}
@@ -297,6 +317,8 @@ def elections(trace: Trace) -> list[Election]:
                 break
         if elected is not None:
             t = float(elected["t"])
+            until = window_end if not last else math.inf
+            heard = _all_heard(leader_events, names, window_roles, elected, until)
             results.append(
                 Election(
                     cause=cause,
@@ -308,7 +330,8 @@ def elections(trace: Trace) -> list[Election]:
                     new_leader=str(elected["node"]),
                     new_term=_int(elected.get("term")),
                     elected_at=t,
-                    downtime=round(t - at, 6),
+                    downtime=round(heard - at, 6) if heard is not None else None,
+                    election_time=round(t - at, 6),
                     campaign=round(t - first_campaign, 6) if first_campaign is not None else None,
                     rounds=len(candidate_terms),
                     pre_votes=pre_votes,
@@ -328,11 +351,42 @@ def elections(trace: Trace) -> list[Election]:
                 new_leader=old_leader if kept else None,
                 new_term=old_term if kept else None,
                 downtime=0.0 if kept else None,
+                election_time=0.0 if kept else None,
                 rounds=len(candidate_terms),
                 pre_votes=pre_votes,
             )
         )
     return results
+
+
+def _all_heard(
+    leader_events: list[Event],
+    names: list[str],
+    roles: dict[str, tuple[str, int | None]],
+    elected: Event,
+    until: float,
+) -> float | None:
+    """When the last member that is up (per ``roles`` at the election) learned
+    the leader ``elected`` names; None if one did not before ``until``."""
+    if not leader_events:
+        return None
+    winner = str(elected["node"])
+    t0 = float(elected["t"])
+    up = {n for n in names if roles.get(n, ("follower", None))[0] != "down"}
+    up |= {n for n, (role, _) in roles.items() if role != "down"}
+    waiting = up - {winner}
+    last = t0
+    for e in leader_events:
+        t = float(e["t"])
+        if t >= until:
+            break
+        node = str(e["node"])
+        if t >= t0 - 1e-9 and node in waiting and e.get("leader") == winner:
+            waiting.discard(node)
+            last = max(last, t)
+            if not waiting:
+                break
+    return None if waiting else last
 
 
 def leaderless_windows(trace: Trace) -> list[tuple[float, float]]:

@@ -42,7 +42,7 @@ def print_summary(trace: Trace, console: Console) -> None:
     console.print(leaders)
 
     elections = Table(title="Elections", title_justify="left")
-    for col in ("after", "at", "outcome", "new leader", "term", "rounds", "took"):
+    for col in ("after", "at", "outcome", "new leader", "term", "rounds", "election time", "downtime"):
         elections.add_column(col)
     for election in metrics.elections(trace):
         elections.add_row(
@@ -52,6 +52,7 @@ def print_summary(trace: Trace, console: Console) -> None:
             election.new_leader or ("-" if election.outcome == "kept" else "[red]none[/]"),
             "-" if election.new_term is None else str(election.new_term),
             str(election.rounds),
+            _ms(election.election_time),
             _ms(election.downtime),
         )
     console.print(elections)

@@ -25,10 +25,10 @@ def live():
 
 def test_elections_after_faults(sim):
     start, crash, partition = metrics.elections(sim)
-    assert (start.cause, start.new_leader, start.new_term, start.downtime) == ("start", "n2", 1, 1.25)
+    assert (start.cause, start.new_leader, start.new_term, start.election_time) == ("start", "n2", 1, 1.25)
     assert crash.cause == "crash n2" and crash.outcome == "elected"
     assert (crash.old_leader, crash.new_leader, crash.new_term) == ("n2", "n3", 3)
-    assert crash.downtime == pytest.approx(2.65)
+    assert crash.election_time == pytest.approx(2.65)
     assert crash.campaign == pytest.approx(1.35)
     assert (crash.rounds, crash.split_votes, crash.pre_votes) == (2, 1, 3)
     assert partition.cause == "partition n1 | n2,n3"
@@ -46,7 +46,7 @@ def test_unavailability_and_headline(sim, live):
     assert h.hashes_converged is True
     assert h.checks_failed == ["no-acked-write-lost"]
     hl = metrics.headline(live)
-    assert hl.time_to_first_leader == 2.1 and hl.downtimes == [1.1, 0.0]
+    assert hl.time_to_first_leader == 2.1 and hl.election_times == [1.1, 0.0]
     assert hl.duration == 12.5
 
 

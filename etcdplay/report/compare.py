@@ -53,6 +53,22 @@ def default_labels(a: Sequence[Trace], b: Sequence[Trace]) -> tuple[str, str]:
     return "A", "B"
 
 
+def notes(a: Side, b: Side) -> list[str]:
+    """What a reader must know to read the numbers alike (not a mismatch)."""
+    out = [
+        "Election time: from the fault until a new leader takes the role. Downtime: until "
+        "every member that is up has learned that leader."
+    ]
+    backends = {t.backend for t in [*a.traces, *b.traces]}
+    if "live" in backends and len(backends) > 1:
+        out.append(
+            "Time to first leader: on the live side it includes etcd's process start-up "
+            "(from the scenario's start until the members run and elect); simulated members "
+            "start at once. Failover times are measured from the fault on both sides."
+        )
+    return out
+
+
 def warnings(a: Side, b: Side) -> list[str]:
     """What makes the comparison less than like-for-like."""
     out = []
@@ -92,6 +108,7 @@ def headline_rows(ha: metrics.Headline, hb: metrics.Headline) -> list[list[Any]]
         fb = hb.failovers[i] if i < len(hb.failovers) else None
         either = fa or fb
         cause = either.cause if either is not None else "?"
+        rows.append([f"failover #{i + 1} election time (s): {cause}", _elected(fa), _elected(fb)])
         rows.append([f"failover #{i + 1} downtime (s): {cause}", _downtime(fa), _downtime(fb)])
     rows += [
         ["leader changes", ha.leader_changes, hb.leader_changes],
@@ -115,6 +132,14 @@ def _downtime(e: metrics.Election | None) -> Any:
     if e.outcome == "unresolved":
         return "no leader"
     return e.downtime
+
+
+def _elected(e: metrics.Election | None) -> Any:
+    if e is None:
+        return None
+    if e.outcome == "unresolved":
+        return "no leader"
+    return e.election_time
 
 
 def _ms(v: float | None) -> float | None:
@@ -152,7 +177,7 @@ def timelines(a: Side, b: Side) -> go.Figure:
 
 
 def election_bars(a: Side, b: Side) -> go.Figure:
-    """Downtime after each disruptive fault, A and B side by side (matched by order)."""
+    """Election time after each disruptive fault, A and B side by side (matched by order)."""
     ha, hb = a.headlines[0], b.headlines[0]
     n = max(len(ha.failovers), len(hb.failovers))
     labels = []
@@ -161,7 +186,7 @@ def election_bars(a: Side, b: Side) -> go.Figure:
         labels.append(f"#{i + 1} {e.cause}")
     fig = go.Figure()
     for side, h, color in ((a, ha, SIDE_COLORS[0]), (b, hb, SIDE_COLORS[1])):
-        values = [(h.failovers[i].downtime if i < len(h.failovers) else None) for i in range(n)]
+        values = [(h.failovers[i].election_time if i < len(h.failovers) else None) for i in range(n)]
         texts = [
             (
                 f"{h.failovers[i].outcome}: {h.failovers[i].new_leader or 'no leader'}"
@@ -255,7 +280,8 @@ def progress(a: Side, b: Side) -> go.Figure:
 
 MEASURES: dict[str, str] = {
     "first_leader": "time to first leader (s)",
-    "downtime": "failover downtime (s), every elected failover",
+    "election_time": "failover election time (s): fault -> new leader",
+    "downtime": "failover downtime (s): fault -> every member up follows it",
     "leader_changes": "leader changes per run",
     "unavailable": "time without a writable leader per run (s)",
 }
@@ -266,6 +292,9 @@ def samples(side: Side) -> dict[str, list[float]]:
     for h in side.headlines:
         if h.time_to_first_leader is not None:
             out["first_leader"].append(h.time_to_first_leader)
+        out["election_time"] += [
+            e.election_time for e in h.failovers if e.outcome == "elected" and e.election_time is not None
+        ]
         out["downtime"] += [
             e.downtime for e in h.failovers if e.outcome == "elected" and e.downtime is not None
         ]
@@ -283,7 +312,10 @@ def ecdf(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
 def cdfs(a: Side, b: Side) -> go.Figure:
     sa, sb = samples(a), samples(b)
     keys = list(MEASURES)
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[MEASURES[k] for k in keys], vertical_spacing=0.18)
+    rows = (len(keys) + 1) // 2
+    fig = make_subplots(
+        rows=rows, cols=2, subplot_titles=[MEASURES[k] for k in keys], vertical_spacing=0.36 / rows
+    )
     for i, key in enumerate(keys):
         row, col = i // 2 + 1, i % 2 + 1
         for side, data, color in ((a, sa, SIDE_COLORS[0]), (b, sb, SIDE_COLORS[1])):
@@ -309,7 +341,7 @@ def cdfs(a: Side, b: Side) -> go.Figure:
     fig.update_layout(
         title={"text": "Distributions (empirical CDFs)", "x": 0.01},
         template="plotly_white",
-        height=680,
+        height=340 * rows,
         margin={"l": 70, "r": 20, "t": 70, "b": 40},
     )
     return fig
@@ -369,6 +401,8 @@ def render_compare(a: Side, b: Side) -> str:
     body.append("</header>")
     for text in warnings(a, b):
         body.append(f'<div class="warn" id="warning">⚠ {esc(text)}</div>')
+    for text in notes(a, b):
+        body.append(f'<p class="help note">{esc(text)}</p>')
     if len(a.traces) == 1 and len(b.traces) == 1:
         ha, hb = a.headlines[0], b.headlines[0]
         body.append("<h2>Headline numbers</h2>")

@@ -105,6 +105,7 @@ ELECTION_HEADERS = [
     "outcome",
     "new leader",
     "term",
+    "election time (s)",
     "downtime (s)",
     "campaign (s)",
     "rounds",
@@ -126,6 +127,7 @@ def election_rows(found: list[metrics.Election]) -> list[list[Any]]:
                 e.outcome,
                 e.new_leader,
                 e.new_term,
+                e.election_time,
                 e.downtime,
                 e.campaign,
                 e.rounds,
@@ -141,11 +143,13 @@ def elections_html(trace: Trace) -> str:
     classes = ["failed" if e.outcome == "unresolved" else "" for e in found]
     return (
         "<h2>Elections</h2>"
-        '<p class="help">The first election, then every disruptive fault: downtime is from the '
-        "fault to the first leader of a newer term; campaign from the first pre-vote or vote "
-        "request to that leader; rounds are the terms candidates stood in, and every round "
-        "but the winning one is a split (or lost) vote. <i>kept</i>: the leader survived the "
-        "fault; <i>unresolved</i>: no new leader before the next fault or the end.</p>"
+        '<p class="help">The first election, then every disruptive fault: election time is from '
+        "the fault to the first leader of a newer term; downtime until every member that is "
+        "up has learned that leader (blank when the trace does not say); campaign from the "
+        "first pre-vote or vote request to that leader; rounds are the terms candidates stood "
+        "in, and every round but the winning one is a split (or lost) vote. <i>kept</i>: "
+        "the leader survived the fault; <i>unresolved</i>: no new leader before the next fault "
+        "or the end.</p>"
         + table(
             ELECTION_HEADERS,
             election_rows(found),

@@ -155,6 +155,7 @@ class _Trial:
         self.leaders: dict[int, str] = {}
         self.heard: dict[int, set[str]] = {}  # term -> survivors that heard its leader
         self.done_at = math.nan
+        self.elected_at = math.nan  # the first new leader took the role
         self.winner: str | None = None
         self.winner_term = 0
 
@@ -228,6 +229,8 @@ class _Trial:
                 if math.isnan(self.first_candidate):
                     self.first_candidate = now - self.crash_time
         elif role == "leader":
+            if math.isnan(self.elected_at):
+                self.elected_at = now
             self.leaders[term] = node
             self.heard.setdefault(term, set()).add(node)
             self._maybe_done(term)
@@ -269,6 +272,7 @@ class _Trial:
         rounds = len(self.candidate_terms)
         return {
             "downtime": downtime,
+            "election": self.elected_at - self.crash_time if not math.isnan(self.elected_at) else None,
             "first_campaign": _none_if_nan(self.first_campaign),
             "first_candidate": _none_if_nan(self.first_candidate),
             "election_rounds": rounds,
@@ -295,7 +299,8 @@ def run_failover_trial(params: FailoverParams, seed: int) -> dict[str, Any]:
     """One trial: the row the sweep records (times in seconds, from the crash).
 
     Keys: downtime (crash until every survivor heard the new leader; None if
-    it did not happen within max_seconds), first_campaign (first pre-candidate
+    it did not happen within max_seconds), election (crash until the first
+    new leader took the role), first_campaign (first pre-candidate
     or candidate), first_candidate (first real candidate), election_rounds
     (distinct terms in which someone stood as candidate), split_votes (rounds
     that elected nobody), campaigns, messages (sent after the crash), winner,

@@ -186,6 +186,7 @@ class SimNode:
         hooks = TimerHooks(self._election_fired, self._heartbeat_fired, self._check_quorum_fired)
         self.timers = self._timer_model.for_node(self._sched, self._timer_rng, hooks)
         self.timers.start(leader=False)
+        self.raft.lease_clock = self.timers.in_lease
         if self.on_timer is not None:
             self._tell_timer(self.timers)
         self._net.attach(self.name, self.receive)
@@ -289,6 +290,11 @@ class SimNode:
         if type(message) in _RAFT_MESSAGES:
             if self.on_receive is not None:
                 self.on_receive(self.name, message)
+                # the hook may have crashed this very node (the failover
+                # experiment crashes its victims once a heartbeat is in)
+                raft = self.raft
+                if raft is None or self.stopping:
+                    return
             now = self._now()
             self._handle(raft.step(message, now), now)
         elif self.on_other is not None:
@@ -344,7 +350,7 @@ class SimNode:
                 timers.set_leader(leader)
             if out.reset_election_timer:
                 # A Role is a str equal to its value.
-                timers.reset_election(raft.term, role)
+                timers.reset_election(raft.term, role, out.contact_reset)
             if self.on_timer is not None:
                 self._tell_timer(timers)
         sync = self._needs_sync(out)

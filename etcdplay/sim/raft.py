@@ -18,7 +18,7 @@ See docs/raft-core.md for the mapping.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -261,6 +261,10 @@ class Output(Record):
     committed: list[Entry]
     reset_election_timer: bool
     events: list[RaftEvent]
+    # The reset was for a leader's append, a granted vote or our own
+    # campaign: the reasons the Raft paper's LogCabin resets for. A reset only
+    # for stepping down to a higher term (etcd's reset(term)) leaves it False.
+    contact_reset: bool
 
     # Hand-written: one is made per input, and the generated __init__ with
     # default factories costs ~1.7x this one.
@@ -273,6 +277,7 @@ class Output(Record):
         committed: list[Entry] | None = None,
         reset_election_timer: bool = False,
         events: list[RaftEvent] | None = None,
+        contact_reset: bool = False,
     ) -> None:
         self.messages = [] if messages is None else messages
         self.hard_state = hard_state
@@ -281,6 +286,7 @@ class Output(Record):
         self.committed = [] if committed is None else committed
         self.reset_election_timer = reset_election_timer
         self.events = [] if events is None else events
+        self.contact_reset = contact_reset
 
     def must_persist(self) -> bool:
         return self.hard_state is not None or self.log_truncated_from is not None or bool(self.appended)
@@ -337,6 +343,7 @@ class RaftNode:
         "_transferee",
         "_voted_for",
         "_votes",
+        "lease_clock",
     )
 
     def __init__(
@@ -390,6 +397,10 @@ class RaftNode:
         self._now = now
         self._out = Output()
         self._saved = (self._term, self._voted_for, self._commit)
+        # The shell's answer to "is my leader lease still on?" when it counts
+        # the lease in ticks as etcd does (electionElapsed < electionTimeout);
+        # None (or a None answer): measure it in time since leader contact.
+        self.lease_clock: Callable[[], bool | None] | None = None
 
     # --- read-only view --------------------------------------------------------
 
@@ -674,6 +685,7 @@ class RaftNode:
             self._event("role", role=Role.CANDIDATE.value, term=self._term)
         self._set_leader(None)
         self._out.reset_election_timer = True
+        self._out.contact_reset = True
         self._votes = {self._id: True}
         if self._quorum == 1:
             self._won_poll()
@@ -718,6 +730,11 @@ class RaftNode:
             return False
         if self._leader == self._id:
             return True
+        clock = self.lease_clock
+        if clock is not None:
+            ticks = clock()
+            if ticks is not None:
+                return ticks
         return now - self._last_leader_contact < self._election_timeout
 
     def _step(self, m: Message, now: float) -> None:
@@ -800,6 +817,7 @@ class RaftNode:
                 # persisted via Output.hard_state before the response is sent
                 self._voted_for = m.src
                 self._out.reset_election_timer = True
+                self._out.contact_reset = True
         else:
             self._out.messages.append(VoteResponse(self._id, m.src, self._term, False, m.pre_vote))
         self._event("vote", candidate=m.src, term=m.term, granted=granted, pre_vote=m.pre_vote)
@@ -833,6 +851,7 @@ class RaftNode:
             if m.src != self._leader:
                 self._set_leader(m.src)
             out.reset_election_timer = True
+        out.contact_reset = True
         self._last_leader_contact = now
 
         log = self._log

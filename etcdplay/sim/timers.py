@@ -4,7 +4,13 @@ Two models, chosen by ``ClusterSpec.timer``:
 
 * ``UniformTimers`` — the Raft paper's: every reset draws a fresh election
   timeout uniformly from [lo, hi]; a leader heartbeats every ``heartbeat``
-  seconds and checks its quorum every ``lo`` seconds.
+  seconds and checks its quorum every ``lo`` seconds. With
+  ``reset_on_step_down=False`` (the default) it resets as LogCabin, the
+  paper's implementation, does: on a leader's AppendEntries, a granted vote,
+  its own campaign and when a leader steps down, but *not* when a follower or
+  candidate merely steps down to a higher term (LogCabin's
+  ``RaftConsensus::stepDown`` calls ``setElectionTimer`` only for a former
+  leader). ``reset_on_step_down=True`` resets there too, as etcd does.
 * ``EtcdTickTimers`` — etcd's: one tick every ``heartbeat`` seconds, at a
   per-node phase (members start at different moments). A randomized election
   timeout is drawn in whole ticks from [election_ticks, 2*election_ticks) when
@@ -52,8 +58,14 @@ class NodeTimers(Protocol):
     def stop(self) -> None:
         """Cancel everything (crash or stop)."""
 
-    def reset_election(self, term: int, role: str) -> None:
-        """The core asked for its election timer to be reset."""
+    def reset_election(self, term: int, role: str, contact: bool = True) -> None:
+        """The core asked for its election timer to be reset; ``contact``:
+        for a leader's append, a granted vote or a campaign (not only for
+        stepping down to a higher term)."""
+
+    def in_lease(self) -> bool | None:
+        """etcd's lease in ticks (electionElapsed < electionTimeout), or None
+        when the model counts no ticks (the core measures time instead)."""
 
     def set_leader(self, leader: bool) -> None:
         """The node became or stopped being leader."""
@@ -176,8 +188,10 @@ class UniformNodeTimers:
         hi: float,
         heartbeat: float,
         hooks: TimerHooks,
+        reset_on_step_down: bool = False,
     ) -> None:
         self.election = ElectionTimer(scheduler, rng, lo, hi, self._election)
+        self.reset_on_step_down = reset_on_step_down
         self.heartbeat = PeriodicTimer(scheduler, heartbeat, hooks.heartbeat)
         self.check_quorum = PeriodicTimer(scheduler, lo, hooks.check_quorum)
         self._hooks = hooks
@@ -193,9 +207,12 @@ class UniformNodeTimers:
         self.heartbeat.cancel()
         self.check_quorum.cancel()
 
-    def reset_election(self, term: int, role: str) -> None:
-        if not self._leader:
+    def reset_election(self, term: int, role: str, contact: bool = True) -> None:
+        if not self._leader and (contact or self.reset_on_step_down):
             self.election.reset()
+
+    def in_lease(self) -> bool | None:
+        return None
 
     def set_leader(self, leader: bool) -> None:
         if leader == self._leader:
@@ -227,13 +244,16 @@ class UniformTimerModel:
     lo: float  # seconds
     hi: float
     heartbeat: float
+    reset_on_step_down: bool = False  # False: LogCabin's (the paper's); True: etcd's
 
     @property
     def base_election_timeout(self) -> float:
         return self.lo
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
-        return UniformNodeTimers(scheduler, rng, self.lo, self.hi, self.heartbeat, hooks)
+        return UniformNodeTimers(
+            scheduler, rng, self.lo, self.hi, self.heartbeat, hooks, self.reset_on_step_down
+        )
 
 
 # --- etcd's tick model ----------------------------------------------------------------
@@ -284,7 +304,7 @@ class EtcdTickTimers:
     def _draw(self) -> None:
         self.randomized = self.election_ticks + self._rng.randrange(self.election_ticks)
 
-    def reset_election(self, term: int, role: str) -> None:
+    def reset_election(self, term: int, role: str, contact: bool = True) -> None:
         self.elapsed = 0
         # etcd redraws only in reset(term), i.e. when term or role changes; a
         # heartbeat from the leader just zeroes the count.
@@ -297,6 +317,11 @@ class EtcdTickTimers:
         if leader != self._leader:
             self._leader = leader
             self.elapsed = 0
+
+    def in_lease(self) -> bool | None:
+        # etcd's inLease: the voter's own electionElapsed, counted in its
+        # ticks, so whether it ignores a candidate depends on tick phases
+        return self.elapsed < self.election_ticks
 
     def election_deadline(self) -> tuple[float | None, float]:
         if self._leader:

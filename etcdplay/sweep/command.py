@@ -139,8 +139,13 @@ def failover(
     ] = "uniform",
     pre_vote: Annotated[bool, typer.Option("--pre-vote/--no-pre-vote", help="PreVote")] = False,
     check_quorum: Annotated[
-        bool, typer.Option("--check-quorum/--no-check-quorum", help="CheckQuorum")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--check-quorum/--no-check-quorum",
+            help="CheckQuorum (default: on for --timer etcd, as etcd always runs it; off for uniform)",
+            show_default=False,
+        ),
+    ] = None,
     trials: Annotated[
         int | None, typer.Option(help="trials per configuration (default: 1000; live: 20)")
     ] = None,
@@ -174,6 +179,8 @@ def failover(
     check_distinct([("--json", json_out), ("--plot", plot_out)], compare or [])
     if timer not in fo.TIMERS:
         raise SweepError(f"--timer {timer!r}: use one of {', '.join(fo.TIMERS)}")
+    if check_quorum is None:
+        check_quorum = timer == "etcd"
     n_trials = _positive("--trials", trials if trials is not None else (20 if backend == "live" else 1000))
     if chunk_size is not None:
         _positive("--chunk-size", chunk_size)

@@ -239,7 +239,16 @@ def labels(configs: Sequence[FailoverConfig]) -> list[str]:
 # --- one trial -----------------------------------------------------------------
 
 #: Sample fields, in the order they are written.
-SAMPLE_FIELDS = ("downtime_ms", "first_candidate_ms", "rounds", "split_votes", "messages", "winner")
+SAMPLE_FIELDS = (
+    "downtime_ms",  # crash -> every survivor heard the new leader
+    "election_ms",  # crash -> a new leader took the role (metrics.py's election time)
+    "first_candidate_ms",  # crash -> first real candidate (a term bump)
+    "first_campaign_ms",  # crash -> first pre-candidate or candidate
+    "rounds",
+    "split_votes",
+    "messages",
+    "winner",
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -275,6 +284,8 @@ def normalize(result: dict[str, Any]) -> dict[str, Any]:
     split = result.get("split_votes")
     return {
         "downtime_ms": _ms(result.get("downtime")),
+        "election_ms": _ms(result.get("election")),
+        "first_campaign_ms": _ms(result.get("first_campaign")),
         "first_candidate_ms": _ms(result.get("first_candidate", result.get("time_to_first_candidate"))),
         "rounds": rounds,
         "split_votes": int(split) if split is not None else max(0, rounds - 1),

@@ -96,36 +96,55 @@ def measure(events: list[Event], crash_t: float, old: str, survivors: list[str])
     """A sample from the role/leader events after a crash at ``crash_t``.
 
     Downtime ends when every survivor has learned a new leader (its first
-    ``leader`` event naming a server other than the crashed one).
+    ``leader`` event naming a server other than the crashed one); election
+    time ends when a new leader takes the role (metrics.py's meaning).
+    Events are taken by their time stamp, not in the order they arrived
+    (each member's log is read separately, so arrival order is not time
+    order). ``first_candidate_ms`` is the first real candidate (a term
+    bump), ``first_campaign_ms`` the first pre-candidate or candidate, as
+    in the simulator.
     """
     learned: dict[str, float] = {}
     winner: str | None = None
+    elected: float | None = None
     first_candidate: float | None = None
+    first_campaign: float | None = None
     terms: set[int] = set()
-    for e in events:
+    for e in sorted(events, key=lambda e: float(e["t"])):
+        t = float(e["t"])
         if e["kind"] == "leader":
             new = e.get("leader")
             node = e.get("node")
             if new and new != old and node in survivors and node not in learned:
-                learned[str(node)] = float(e["t"])
+                learned[str(node)] = t
                 winner = winner or str(new)
-        elif e["kind"] == "role" and e.get("role") in ("pre-candidate", "candidate"):
-            if first_candidate is None:
-                first_candidate = float(e["t"])
-            if e.get("role") == "candidate" and e.get("term") is not None:
-                terms.add(int(e["term"]))
+        elif e["kind"] == "role":
+            role = e.get("role")
+            if role in ("pre-candidate", "candidate") and first_campaign is None:
+                first_campaign = t
+            if role == "candidate":
+                if first_candidate is None:
+                    first_candidate = t
+                if e.get("term") is not None:
+                    terms.add(int(e["term"]))
+            elif role == "leader" and e.get("node") != old and elected is None:
+                elected = t
     done = len(learned) == len(survivors)
     rounds = max(1, len(terms))
     return {
         "downtime_ms": round(1000 * (max(learned.values()) - crash_t), 3) if done else None,
-        "first_candidate_ms": round(1000 * (first_candidate - crash_t), 3)
-        if first_candidate is not None
-        else None,
+        "election_ms": _ms_after(elected, crash_t),
+        "first_candidate_ms": _ms_after(first_candidate, crash_t),
+        "first_campaign_ms": _ms_after(first_campaign, crash_t),
         "rounds": rounds,
         "split_votes": rounds - 1,
         "messages": None,
         "winner": winner,
     }
+
+
+def _ms_after(t: float | None, t0: float) -> float | None:
+    return round(1000 * (t - t0), 3) if t is not None else None
 
 
 def run_trials(

@@ -48,10 +48,11 @@ def run_metrics(trace: Trace) -> dict[str, Any]:
     """The metrics of one run, counted by ``etcdplay.metrics`` like every other view."""
     elections = metrics.elections(trace)
     first = next((e for e in elections if e.cause == "start"), None)
+    # election time (fault -> new leader), metrics.py's name for it
     after_faults = [
-        e.downtime
+        e.election_time
         for e in elections
-        if e.cause != "start" and e.outcome == "elected" and e.downtime is not None
+        if e.cause != "start" and e.outcome == "elected" and e.election_time is not None
     ]
     first_t = first.elected_at if first is not None else None
     gaps = [
