@@ -72,6 +72,10 @@ class TimerModel(Protocol):
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers: ...
 
+    def skewed(self, rate: float) -> TimerModel:
+        """The same model on a clock running at ``rate`` (1.0: true time; 1.1:
+        10 % fast, so every timeout and tick is 10 % shorter in true time)."""
+
 
 # --- the Raft paper's model -----------------------------------------------------
 
@@ -235,6 +239,9 @@ class UniformTimerModel:
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
         return UniformNodeTimers(scheduler, rng, self.lo, self.hi, self.heartbeat, hooks)
 
+    def skewed(self, rate: float) -> TimerModel:
+        return UniformTimerModel(self.lo / rate, self.hi / rate, self.heartbeat / rate)
+
 
 # --- etcd's tick model ----------------------------------------------------------------
 
@@ -338,6 +345,10 @@ class EtcdTimerModel:
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
         return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks, self.boot_advance)
+
+    def skewed(self, rate: float) -> TimerModel:
+        # both scaled: the same number of ticks, each shorter or longer
+        return EtcdTimerModel(self.heartbeat / rate, self.election / rate, self.boot_advance)
 
 
 def timer_model(
