@@ -70,6 +70,7 @@ class SimBackend:
         check_safety: bool = True,
         engine: str = "simpy",
         trace_messages: bool = False,
+        lean: bool = False,
     ) -> None:
         if realtime_speed is not None and realtime_speed <= 0:
             raise ValueError("realtime_speed must be > 0")
@@ -80,6 +81,9 @@ class SimBackend:
         self._check_safety = check_safety
         # the opt-in message level: every peer message, timer and log in the trace
         self.trace_messages = trace_messages
+        # pass/fail only (etcdplay.sim.lean): no status, vote, leader or commit
+        # events; the run itself is the same (they only observe it)
+        self.lean = lean
         self._lock = threading.RLock()
         self._sched: HeapScheduler | SimpyScheduler | None = None
         self._trace: TraceWriter | None = None
@@ -172,12 +176,14 @@ class SimBackend:
             for node in self._nodes.values():
                 node.start()
             self._status_timer = PeriodicTimer(sched, scenario.status_interval, self._emit_status)
-            self._status_timer.start(first_after=0.0)
+            if not self.lean:
+                self._status_timer.start(first_after=0.0)
             self._anchor = (0.0, time.monotonic())
 
     def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
         assert self._trace is not None
-        self._trace.emit_fields(now, event.kind, node, event.fields)
+        if not self.lean or event.kind == "role":
+            self._trace.emit_fields(now, event.kind, node, event.fields)
         if event.kind == "leader" and event.fields.get("leader") is not None:
             self.clients.leader_known(node)
 
