@@ -20,6 +20,10 @@ from its trace header), and ends with everything restarted and healed:
   cluster is split again into random groups (sometimes with no majority
   anywhere); heal and restart at the end. An isolated old leader keeps
   entries it could not commit, which the new leader must overwrite.
+- ``stale-election``: a minority of followers is cut off (crashed or
+  isolated) while the load commits without them; then they come back at the
+  very moment the leader crashes, so members with stale logs stand in the
+  election (and must lose it: the election restriction of §5.4.1).
 - ``disorder``: Raft messages on every link are duplicated and reordered
   for a while (``DisorderStep``); usually the leader crashes within the
   period, so an election runs under it.
@@ -33,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # scenario imports this module
     from etcdplay.scenario import ChaosSpec, ClusterSpec
 
-HARSH_KINDS = frozenset({"crash-majority", "crash-election", "partition-election", "disorder"})
+HARSH_KINDS = frozenset(
+    {"crash-majority", "crash-election", "partition-election", "stale-election", "disorder"}
+)
 
 NOTE = "chaos"
 
@@ -90,6 +96,23 @@ def harsh_steps(
         steps.append({"at": undo_at, "action": "heal", "note": NOTE})
         if crash:
             steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
+        return steps
+    if kind == "stale-election":
+        count = rng.randint(1, max(1, (size - 1) // 2))
+        crash = rng.random() < 0.5
+        back = within(at + rng.uniform(0.4, 0.7) * (undo_at - at))
+        if crash:
+            steps = [
+                {"at": at, "action": "crash", "target": f"followers:{count}", "note": NOTE},
+                {"at": back, "action": "restart", "target": "crashed", "note": NOTE},
+            ]
+        else:
+            steps = [
+                {"at": at, "action": "partition", "groups": [[f"followers:{count}"]], "note": NOTE},
+                {"at": back, "action": "heal", "note": NOTE},
+            ]
+        steps.append({"at": back, "action": "crash", "target": "leader", "note": NOTE})
+        steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
         return steps
     if kind == "disorder":
         steps = [

@@ -258,7 +258,11 @@ class Runner:
             return
         disorder(nodes, step.duplicate, step.reorder, step.spread_ms / 1000.0)
         self._fault(
-            "disorder", step.target, nodes, duplicate=step.duplicate, reorder=step.reorder,
+            "disorder",
+            step.target,
+            nodes,
+            duplicate=step.duplicate,
+            reorder=step.reorder,
             spread_ms=step.spread_ms,
         )
 

@@ -142,7 +142,9 @@ class NetworkSpec(_Model):
     # duplicated / delivered out of order for the whole run.
     duplicate: float = Field(0.0, ge=0.0, le=1.0, description="probability a Raft message is duplicated")
     reorder: float = Field(0.0, ge=0.0, le=1.0, description="probability a Raft message skips FIFO order")
-    reorder_ms: float = Field(20.0, ge=0.0, le=60000.0, description="how late a reordered or duplicate one may come")
+    reorder_ms: float = Field(
+        20.0, ge=0.0, le=60000.0, description="how late (ms) a reordered or duplicate message may come"
+    )
 
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
 
@@ -300,6 +302,7 @@ FAULT_KINDS = (
     "crash-majority",
     "crash-election",
     "partition-election",
+    "stale-election",
     "disorder",
 )
 FaultKind = Literal[
@@ -311,6 +314,7 @@ FaultKind = Literal[
     "crash-majority",
     "crash-election",
     "partition-election",
+    "stale-election",
     "disorder",
 ]
 

@@ -120,8 +120,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "pre-votes-count-as-votes",
         "etcdplay/sim/raft.py",
         "candidate ignores pre-vote refusals but counts late pre-vote grants as votes",
-        "        elif self._role is Role.CANDIDATE:\n            if m.pre_vote:\n                return",
-        "        elif self._role is Role.CANDIDATE:\n            if m.pre_vote and not m.granted:\n                return",
+        "        elif self._role is Role.CANDIDATE:\n            if m.pre_vote:\n",
+        "        elif self._role is Role.CANDIDATE:\n            if m.pre_vote and not m.granted:\n",
     ),
     Mutant(
         "match-whole-log",
@@ -177,13 +177,21 @@ print(json.dumps(result))
 """
 
 
-def patched_copy(mutant: Mutant | None, into: Path) -> Path:
-    """The package copied into ``into`` (source only: no compiled core), patched."""
+def snapshot(into: Path, source: Path = ROOT) -> Path:
+    """The package's source as it is now (no compiled core), copied into
+    ``into``: every mutant of one run starts from the same code, even if the
+    working tree changes meanwhile."""
     shutil.copytree(
-        ROOT / "etcdplay",
+        source / "etcdplay",
         into / "etcdplay",
         ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "native_build.json", "build"),
     )
+    return into
+
+
+def patched_copy(mutant: Mutant | None, into: Path, base: Path = ROOT) -> Path:
+    """The package of ``base`` copied into ``into`` and patched with ``mutant``."""
+    snapshot(into, base)
     if mutant is not None:
         target = into / mutant.path
         text = target.read_text()
@@ -204,9 +212,11 @@ def _env(copy: Path) -> dict[str, str]:
     return env
 
 
-def run_mutant(mutant: Mutant | None, scenario: str, first: int, last: int, timeout: float) -> dict[str, object]:
+def run_mutant(
+    mutant: Mutant | None, scenario: str, first: int, last: int, timeout: float, base: Path = ROOT
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="etcdplay-mutant-") as tmp:
-        copy = patched_copy(mutant, Path(tmp))
+        copy = patched_copy(mutant, Path(tmp), base)
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", WORKER, scenario, str(first), str(last)],
@@ -225,10 +235,10 @@ def run_mutant(mutant: Mutant | None, scenario: str, first: int, last: int, time
         return result
 
 
-def verify_cli(mutant: Mutant, scenario: str, seed: int) -> int:
+def verify_cli(mutant: Mutant, scenario: str, seed: int, base: Path = ROOT) -> int:
     """Exit status of the real command line on the catching seed, in a fresh patched copy."""
     with tempfile.TemporaryDirectory(prefix="etcdplay-mutant-") as tmp:
-        copy = patched_copy(mutant, Path(tmp))
+        copy = patched_copy(mutant, Path(tmp), base)
         proc = subprocess.run(
             [sys.executable, "-m", "etcdplay", "simulate", scenario, "--seed", str(seed), "--quiet"],
             env=_env(copy),
@@ -269,14 +279,20 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [known[n] for n in args.only] if args.only else list(MUTANTS)
     first, last = args.seed, args.seed + args.seeds - 1
     print(f"scenario {args.scenario}, seeds {first}..{last}, {len(chosen)} mutant(s), {args.jobs} at once")
+    with tempfile.TemporaryDirectory(prefix="etcdplay-mutation-base-") as base:
+        return _score(args, chosen, first, last, snapshot(Path(base)))
+
+
+def _score(args: argparse.Namespace, chosen: list[Mutant], first: int, last: int, base: Path) -> int:
     started = time.perf_counter()
     results: dict[str, dict[str, object]] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures: dict[concurrent.futures.Future[dict[str, object]], str] = {}
         if not args.no_baseline:
-            futures[pool.submit(run_mutant, None, args.scenario, first, last, args.timeout)] = "(unmutated)"
+            unmutated = pool.submit(run_mutant, None, args.scenario, first, last, args.timeout, base)
+            futures[unmutated] = "(unmutated)"
         for m in chosen:
-            futures[pool.submit(run_mutant, m, args.scenario, first, last, args.timeout)] = m.name
+            futures[pool.submit(run_mutant, m, args.scenario, first, last, args.timeout, base)] = m.name
         for future in concurrent.futures.as_completed(futures):
             name = futures[future]
             results[name] = future.result()
@@ -285,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 state = f"caught at seed {r['caught_at']} by {', '.join(map(str, r.get('checks') or []))}"
             elif r.get("crashed"):
                 state = f"crashed: {r['crashed']}"
+            elif name == "(unmutated)":
+                state = "passed every seed"
             else:
                 state = "missed"
             print(f"  {name:28} {state}  ({r.get('seconds', '?')} s)", flush=True)
@@ -296,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             seed = results[m.name].get("caught_at")
             if isinstance(seed, int):
-                code = verify_cli(m, args.scenario, seed)
+                code = verify_cli(m, args.scenario, seed, base)
                 results[m.name]["cli_exit"] = code
                 print(f"  {m.name:28} etcdplay simulate {args.scenario} --seed {seed}: exit {code}")
     caught = [m.name for m in chosen if results[m.name].get("caught_at") is not None]
