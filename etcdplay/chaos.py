@@ -15,7 +15,9 @@ from its trace header), and ends with everything restarted and healed:
   fire (one to two election timeouts later) more members crash, up to a
   majority down, and all restart a moment later, in the middle of the
   election, having forgotten nothing they persisted (or, if a vote is not
-  persisted, having forgotten it).
+  persisted, having forgotten it). Raft messages are duplicated and
+  reordered meanwhile, so late vote requests and responses arrive across
+  the restart.
 - ``partition-election``: the leader is isolated or crashed; mid-election the
   cluster is split again into random groups (sometimes with no majority
   anywhere); heal and restart at the end. An isolated old leader keeps
@@ -24,6 +26,11 @@ from its trace header), and ends with everything restarted and healed:
   isolated) while the load commits without them; then they come back at the
   very moment the leader crashes, so members with stale logs stand in the
   election (and must lose it: the election restriction of §5.4.1).
+- ``minority-leader``: the leader and one follower are cut off together: the
+  old leader goes on appending what reaches it (it cannot commit) until
+  CheckQuorum deposes it, while the majority elects and commits other
+  entries at the same indexes: divergent logs that must be truncated at the
+  heal.
 - ``disorder``: Raft messages on every link are duplicated and reordered
   for a while (``DisorderStep``); usually the leader crashes within the
   period, so an election runs under it.
@@ -38,7 +45,14 @@ if TYPE_CHECKING:  # scenario imports this module
     from etcdplay.scenario import ChaosSpec, ClusterSpec
 
 HARSH_KINDS = frozenset(
-    {"crash-majority", "crash-election", "partition-election", "stale-election", "disorder"}
+    {
+        "crash-majority",
+        "crash-election",
+        "partition-election",
+        "stale-election",
+        "minority-leader",
+        "disorder",
+    }
 )
 
 NOTE = "chaos"
@@ -73,12 +87,22 @@ def harsh_steps(
     if kind == "crash-election":
         mid = within(at + rng.uniform(lo_s, hi_s))
         rejoin = within(mid + rng.uniform(0.005, 0.3))
-        steps: list[dict[str, Any]] = [{"at": at, "action": "crash", "target": "leader", "note": NOTE}]
+        steps: list[dict[str, Any]] = [
+            _disorder(at, chaos, rng),
+            {"at": at, "action": "crash", "target": "leader", "note": NOTE},
+        ]
         if majority > 1:
             more = rng.randint(1, majority - 1)
             steps.append({"at": mid, "action": "crash", "target": f"random:{more}", "note": NOTE})
         steps.append({"at": rejoin, "action": "restart", "target": "crashed", "note": NOTE})
+        steps.append({"at": undo_at, "action": "heal", "note": NOTE})
         return steps
+    if kind == "minority-leader":
+        group = ["leader", "followers:1"] if size > 3 else ["leader"]
+        return [
+            {"at": at, "action": "partition", "groups": [group], "note": NOTE},
+            {"at": undo_at, "action": "heal", "note": NOTE},
+        ]
     if kind == "partition-election":
         crash = rng.random() < 0.5
         mid = within(at + rng.uniform(lo_s, hi_s))
@@ -115,17 +139,7 @@ def harsh_steps(
         steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
         return steps
     if kind == "disorder":
-        steps = [
-            {
-                "at": at,
-                "action": "disorder",
-                "target": "all",
-                "duplicate": chaos.duplicate,
-                "reorder": chaos.reorder,
-                "spread_ms": round(rng.uniform(10.0, 100.0), 1),
-                "note": NOTE,
-            }
-        ]
+        steps = [_disorder(at, chaos, rng)]
         if rng.random() < 0.7:
             crash_at = within(at + rng.uniform(0.0, 0.3) * (undo_at - at))
             steps.append({"at": crash_at, "action": "crash", "target": "leader", "note": NOTE})
@@ -133,3 +147,15 @@ def harsh_steps(
         steps.append({"at": undo_at, "action": "heal", "note": NOTE})
         return steps
     raise ValueError(f"not a harsh chaos kind: {kind!r}")
+
+
+def _disorder(at: float, chaos: ChaosSpec, rng: random.Random) -> dict[str, Any]:
+    return {
+        "at": at,
+        "action": "disorder",
+        "target": "all",
+        "duplicate": chaos.duplicate,
+        "reorder": chaos.reorder,
+        "spread_ms": round(rng.uniform(10.0, 100.0), 1),
+        "note": NOTE,
+    }

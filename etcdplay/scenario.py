@@ -303,6 +303,7 @@ FAULT_KINDS = (
     "crash-election",
     "partition-election",
     "stale-election",
+    "minority-leader",
     "disorder",
 )
 FaultKind = Literal[
@@ -315,6 +316,7 @@ FaultKind = Literal[
     "crash-election",
     "partition-election",
     "stale-election",
+    "minority-leader",
     "disorder",
 ]
 
