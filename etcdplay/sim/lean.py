@@ -31,12 +31,19 @@ from etcdplay.trace import TraceWriter
 CHECKED_KINDS = frozenset({"role", "client", "check", "end"})
 
 
-class CheckedEventsWriter(TraceWriter):
-    """A trace writer that keeps only the events the checks read."""
+def checked_events_writer(header: dict[str, Any]) -> TraceWriter:
+    """A trace writer that keeps only the events the checks read. (Not a
+    subclass: TraceWriter is compiled with the simulator core, and compiled
+    classes cannot be subclassed in Python.)"""
+    writer = TraceWriter(header, keep=False)
+    kept = writer.events  # the runner's checks read this list
 
-    def _write(self, event: dict[str, Any]) -> None:
+    def keep(event: dict[str, Any]) -> None:
         if event["kind"] in CHECKED_KINDS:
-            self.events.append(event)
+            kept.append(event)
+
+    writer.subscribe(keep)
+    return writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,6 @@ def check_run(scenario: Scenario, seed: int) -> Verdict:
     """Run ``scenario`` (a ``[chaos]`` schedule is expanded from ``seed``) and
     return only its verdict."""
     expanded = scenario.expanded(seed)
-    writer = CheckedEventsWriter(make_header(expanded, seed, "sim"), keep=False)
+    writer = checked_events_writer(make_header(expanded, seed, "sim"))
     result = run_scenario(expanded, SimBackend(engine="heap", lean=True), seed, writer)
     return Verdict(seed, result.ok, tuple(result.failed))
