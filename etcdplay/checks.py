@@ -138,3 +138,82 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
     return CheckResult(
         name, False, "members disagree: " + "; ".join(parts), tuple(s["node"] for s in running)
     )
+
+
+@dataclass
+class _Write:
+    invoked: float
+    completed: float | None  # None: not acknowledged (it may still apply, at any time)
+    value: str | None  # None: a delete
+
+
+def final_values(
+    events: Iterable[Event], final: dict[str, str] | None, *, partitioned: bool = False, slack: float = 0.0
+) -> CheckResult:
+    """Each key's final value is one that a write could have left last.
+
+    Values of overwrites and deletes are checked, not only presence. A write
+    W (a put of a value, or a delete: no value) can be last unless an
+    acknowledged write W' was *invoked after W was acknowledged*: W' then
+    took effect after W, and W cannot be last. An unacknowledged write may
+    take effect at any time after it was invoked, so it can always be last;
+    before any write the key is absent. This is the final-read case of
+    linearizability, per key, in O(writes).
+
+    ``slack`` (seconds) widens "after" for clocks read a little late (live).
+    Client events give the completion time ``t`` and ``latency``; the
+    invocation is ``t - latency``.
+    """
+    name = "final-values"
+    writes: dict[str, list[_Write]] = {}
+    acked = 0
+    for e in events:
+        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
+            continue
+        t = float(e["t"])
+        invoked = t - float(e.get("latency") or 0.0)
+        ok = bool(e.get("ok"))
+        if e["op"] == "put":
+            value = e.get("value")
+            if value is None:
+                continue  # a put whose value was not recorded: nothing to check by value
+            w = _Write(invoked, t if ok else None, str(value))
+        else:
+            w = _Write(invoked, t if ok else None, None)
+        acked += ok
+        writes.setdefault(str(e["key"]), []).append(w)
+    if acked == 0:
+        return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
+    if final is None:
+        if partitioned:
+            return CheckResult(name, True, "skipped: the network is partitioned at the end", skipped=True)
+        return CheckResult(name, False, "the final read failed: no leader could serve it")
+    wrong: list[str] = []
+    first_at: float | None = None
+    for key, ws in writes.items():
+        # the latest invocation of an acknowledged write of this key
+        last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
+        if last_acked_invoke is None:
+            possible: set[str | None] = {None, *(w.value for w in ws)}
+        else:
+            possible = {
+                w.value for w in ws if w.completed is None or w.completed + slack >= last_acked_invoke
+            }
+        got = final.get(key)
+        if got not in possible:
+            wrong.append(
+                f"{key}={got!r} (possible: {', '.join(sorted(repr(v) for v in possible if v is not None))}"
+                f"{' or absent' if None in possible else ''})"
+            )
+            acked_done = [w.completed for w in ws if w.completed is not None]
+            at = max(acked_done) if acked_done else None
+            if at is not None and (first_at is None or at < first_at):
+                first_at = at
+    if wrong:
+        return CheckResult(
+            name,
+            False,
+            f"{len(wrong)} key(s) end with a value no write order allows: " + "; ".join(wrong[:3]),
+            at=first_at,
+        )
+    return CheckResult(name, True, f"{len(writes)} key(s) end with a value their writes allow")

@@ -23,6 +23,7 @@ from etcdplay.scenario import (
     CrashStep,
     DelayStep,
     DeleteStep,
+    DisorderStep,
     ExpectStep,
     GetStep,
     HealStep,
@@ -191,6 +192,7 @@ class Runner:
             PartitionStep: self._partition,
             HealStep: self._heal,
             DelayStep: self._delay,
+            DisorderStep: self._disorder,
             LoadStep: self._load,
             PutStep: self._put,
             GetStep: self._get,
@@ -262,9 +264,31 @@ class Runner:
         self.backend.delay(nodes, Distribution.parse(step.latency_ms))
         self._fault("delay", step.target, nodes, latency_ms=step.latency_ms)
 
+    def _disorder(self, step: DisorderStep, nodes: list[str]) -> None:
+        # an optional capability: only the simulator can duplicate and reorder
+        disorder = getattr(self.backend, "disorder", None)
+        if not callable(disorder):
+            self._emit("note", text=f"disorder skipped: the {self.backend.name} backend cannot do it")
+            return
+        disorder(nodes, step.duplicate, step.reorder, step.spread_ms / 1000.0)
+        self._fault(
+            "disorder",
+            step.target,
+            nodes,
+            duplicate=step.duplicate,
+            reorder=step.reorder,
+            spread_ms=step.spread_ms,
+        )
+
     def _load(self, step: LoadStep, _nodes: list[str]) -> None:
         self._prefixes.add(step.prefix)
-        self.backend.start_load(step.rate, step.duration, step.prefix, step.node)
+        # keys/deletes only when asked for, so a backend without them still runs plain loads
+        mix: dict[str, Any] = {}
+        if step.keys:
+            mix["keys"] = step.keys
+        if step.deletes:
+            mix["deletes"] = step.deletes
+        self.backend.start_load(step.rate, step.duration, step.prefix, step.node, **mix)
 
     def _put(self, step: PutStep, _nodes: list[str]) -> OpResult:
         return self.backend.put(step.key, step.value, step.node)
@@ -458,6 +482,11 @@ class Runner:
                 result.name, True, "skipped: the network is partitioned at the end", skipped=True
             )
         self._record(result)
+        # live times are read a moment after the fact: a little slack on "after"
+        slack = 0.0 if self.backend.name == "sim" else 0.05
+        self._record(
+            checks.final_values(self.trace.events, final, partitioned=self._partitioned, slack=slack)
+        )
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
 
     def _leader_known_by_all(self) -> str | None:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etcdplay.cost import too_costly
+from etcdplay.chaos import HARSH_KINDS, harsh_steps
 from etcdplay.distributions import Distribution, DistributionError
 from etcdplay.nesting import nesting_message, too_deep
 
@@ -100,6 +101,13 @@ class ClusterSpec(_Model):
     pre_vote: bool = True
     check_quorum: bool = True
     disk_ms: str = Field("fixed(1)", description="disk write (fsync) latency distribution")
+    clock_skew: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="simulator only: each member's timers run at a rate drawn from "
+        "[1 - skew, 1 + skew] (0: every clock true)",
+    )
 
     _disk = field_validator("disk_ms", mode="before")(_check_distribution)
 
@@ -148,6 +156,13 @@ class ClusterSpec(_Model):
 class NetworkSpec(_Model):
     latency_ms: str = Field("uniform(0.5,1.5)", description="one-way message latency")
     loss: float = Field(0.0, ge=0.0, lt=1.0, description="probability a message is lost")
+    # The harsher adversary, simulator only (see DisorderStep): Raft messages
+    # duplicated / delivered out of order for the whole run.
+    duplicate: float = Field(0.0, ge=0.0, le=1.0, description="probability a Raft message is duplicated")
+    reorder: float = Field(0.0, ge=0.0, le=1.0, description="probability a Raft message skips FIFO order")
+    reorder_ms: float = Field(
+        20.0, ge=0.0, le=60000.0, description="how late (ms) a reordered or duplicate message may come"
+    )
 
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
 
@@ -197,6 +212,18 @@ class DelayStep(_Targeted):
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
 
 
+class DisorderStep(_Step):
+    """Simulator only: Raft messages on every link touching ``target`` are
+    duplicated and reordered until the next heal (real etcd talks over TCP,
+    which does neither: the live backend skips the step with a note)."""
+
+    action: Literal["disorder"]
+    target: Target = "all"
+    duplicate: float = Field(0.2, ge=0.0, le=1.0)
+    reorder: float = Field(0.3, ge=0.0, le=1.0)
+    spread_ms: float = Field(50.0, ge=0.0, le=60000.0)
+
+
 class _ClientStep(_Step):
     # The member a client operation is sent to (etcd-play's "stress at a
     # member"); by default the client picks one, as etcd's client does.
@@ -208,6 +235,8 @@ class LoadStep(_ClientStep):
     rate: float = Field(gt=0, le=100000, description="writes per second")
     duration: float = Field(gt=0, le=MAX_SECONDS)
     prefix: str = "load/"
+    keys: int = Field(0, ge=0, le=10**9, description="cycle writes over this many keys (0: a new key each)")
+    deletes: float = Field(0.0, ge=0.0, le=1.0, description="fraction of writes that are deletes")
 
 
 class PutStep(_ClientStep):
@@ -252,6 +281,7 @@ Step = Annotated[
     | PartitionStep
     | HealStep
     | DelayStep
+    | DisorderStep
     | LoadStep
     | PutStep
     | GetStep
@@ -270,6 +300,7 @@ ACTIONS = (
     "partition",
     "heal",
     "delay",
+    "disorder",
     "load",
     "put",
     "get",
@@ -279,8 +310,33 @@ ACTIONS = (
     "wait",
 )
 
-FAULT_KINDS = ("crash", "stop", "isolate", "partition", "delay")
-FaultKind = Literal["crash", "stop", "isolate", "partition", "delay"]
+FAULT_KINDS = (
+    "crash",
+    "stop",
+    "isolate",
+    "partition",
+    "delay",
+    # the harsher adversary (etcdplay/chaos.py)
+    "crash-majority",
+    "crash-election",
+    "partition-election",
+    "stale-election",
+    "minority-leader",
+    "disorder",
+)
+FaultKind = Literal[
+    "crash",
+    "stop",
+    "isolate",
+    "partition",
+    "delay",
+    "crash-majority",
+    "crash-election",
+    "partition-election",
+    "stale-election",
+    "minority-leader",
+    "disorder",
+]
 
 
 def _default_fault_kinds() -> list[FaultKind]:
@@ -301,6 +357,10 @@ class ChaosSpec(_Model):
     hold: tuple[Seconds, Seconds] = Field((1.0, 4.0), description="how long a fault lasts, [lo, hi] s")
     latency_ms: str = "uniform(50,200)"
     load_rate: float = Field(50.0, ge=0, le=100000)
+    load_keys: int = Field(0, ge=0, le=10**9, description="the load's key space (0: a new key per write)")
+    load_deletes: float = Field(0.0, ge=0.0, le=1.0, description="fraction of the load's writes that delete")
+    duplicate: float = Field(0.2, ge=0.0, le=1.0, description="'disorder' faults: duplication probability")
+    reorder: float = Field(0.3, ge=0.0, le=1.0, description="'disorder' faults: reordering probability")
 
     _latency = field_validator("latency_ms", mode="before")(_check_distribution)
 
@@ -432,16 +492,19 @@ def _chaos_steps(chaos: ChaosSpec, cluster: ClusterSpec, rng: random.Random) -> 
     """
     steps: list[dict[str, Any]] = []
     if chaos.load_rate > 0:
-        steps.append(
-            {
-                # rounded like the fault times below, so no fault can round to before it
-                "at": round(chaos.start, 3),
-                "action": "load",
-                "rate": chaos.load_rate,
-                "duration": chaos.duration,
-                "prefix": "chaos/",
-            }
-        )
+        load: dict[str, Any] = {
+            # rounded like the fault times below, so no fault can round to before it
+            "at": round(chaos.start, 3),
+            "action": "load",
+            "rate": chaos.load_rate,
+            "duration": chaos.duration,
+            "prefix": "chaos/",
+        }
+        if chaos.load_keys:
+            load["keys"] = chaos.load_keys
+        if chaos.load_deletes:
+            load["deletes"] = chaos.load_deletes
+        steps.append(load)
     slot = chaos.duration / chaos.faults
     minority = max(1, (cluster.size - 1) // 2)
     for i in range(chaos.faults):
@@ -456,6 +519,8 @@ def _chaos_steps(chaos: ChaosSpec, cluster: ClusterSpec, rng: random.Random) -> 
             sel = target if count == 1 else f"random:{count}"
             steps.append({"at": at, "action": kind, "target": sel, "note": "chaos"})
             steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": "chaos"})
+        elif kind in HARSH_KINDS:
+            steps.extend(harsh_steps(kind, at, undo_at, slot, chaos, cluster, rng))
         elif kind == "isolate":
             steps.append({"at": at, "action": "isolate", "target": target, "note": "chaos"})
             steps.append({"at": undo_at, "action": "heal", "note": "chaos"})

@@ -10,6 +10,7 @@ then. Raft events come from etcd's log with etcd's own timestamps.
 from __future__ import annotations
 
 import contextlib
+import random
 import secrets
 import shutil
 import signal
@@ -516,16 +517,36 @@ class LiveBackend:
     def delete(self, key: str, node: str | None = None) -> OpResult:
         return self._op("delete", key, None, "step", node)
 
-    def start_load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
+    def start_load(
+        self,
+        rate: float,
+        duration: float,
+        prefix: str,
+        node: str | None = None,
+        *,
+        keys: int = 0,
+        deletes: float = 0.0,
+    ) -> None:
         if node is not None:
             self._members([node])
         thread = threading.Thread(
-            target=self._load, args=(rate, duration, prefix, node), name="etcdplay-load", daemon=True
+            target=self._load,
+            args=(rate, duration, prefix, node, keys, deletes),
+            name="etcdplay-load",
+            daemon=True,
         )
         self._load_threads.append(thread)
         thread.start()
 
-    def _load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
+    def _load(
+        self,
+        rate: float,
+        duration: float,
+        prefix: str,
+        node: str | None = None,
+        keys: int = 0,
+        deletes: float = 0.0,
+    ) -> None:
         assert self.trace is not None
         self.trace.emit(self.now(), "load", phase="start", rate=rate, duration=duration, prefix=prefix)
         counts: dict[str, Any] = {"sent": 0, "acked": 0, "failed": 0}
@@ -559,6 +580,22 @@ class LiveBackend:
                 outstanding[0] += 1
             self.clients[member.name].put_async(key, value, done)
 
+        def delete(key: str) -> None:
+            # the load's deletes (keys/deletes: overwrites and deletes whose
+            # final values the final-values check verifies), each on a thread
+            def run() -> None:
+                result = self._op("delete", key, None, "load", node)
+                with all_done:
+                    counts["acked" if result.ok else "failed"] += 1
+                    outstanding[0] -= 1
+                    all_done.notify_all()
+
+            with lock:
+                outstanding[0] += 1
+            threading.Thread(target=run, name="etcdplay-load-delete", daemon=True).start()
+
+        which = random.Random(f"etcdplay-load:{prefix}")  # which writes are deletes
+
         began = time.monotonic()
         total = max(1, round(rate * duration))
         for i in range(total):
@@ -569,7 +606,11 @@ class LiveBackend:
                 self._key_seq += 1
                 seq = self._key_seq
             counts["sent"] += 1
-            write(f"{prefix}{seq:07d}", f"v{seq}")
+            key = f"{prefix}{seq % keys if keys else seq:07d}"
+            if deletes and which.random() < deletes:
+                delete(key)
+            else:
+                write(key, f"v{seq}")
         with all_done:
             all_done.wait_for(lambda: outstanding[0] == 0 or self._stopping.is_set(), self.op_timeout + 2)
         self.trace.emit(

@@ -29,7 +29,7 @@ from etcdplay.scenario import Scenario
 from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
 from etcdplay.sim.clock import HeapScheduler, SimpyScheduler
 from etcdplay.sim.message_trace import log_fields, message_fields
-from etcdplay.sim.network import Network
+from etcdplay.sim.network import Disorder, Network
 from etcdplay.sim.node import SimNode
 from etcdplay.sim.raft import RaftEvent
 from etcdplay.sim.safety import SafetyMonitor
@@ -70,6 +70,7 @@ class SimBackend:
         check_safety: bool = True,
         engine: str = "simpy",
         trace_messages: bool = False,
+        lean: bool = False,
     ) -> None:
         if realtime_speed is not None and realtime_speed <= 0:
             raise ValueError("realtime_speed must be > 0")
@@ -80,11 +81,15 @@ class SimBackend:
         self._check_safety = check_safety
         # the opt-in message level: every peer message, timer and log in the trace
         self.trace_messages = trace_messages
+        # pass/fail only (etcdplay.sim.lean): no status, vote, leader or commit
+        # events; the run itself is the same (they only observe it)
+        self.lean = lean
         self._lock = threading.RLock()
         self._sched: HeapScheduler | SimpyScheduler | None = None
         self._trace: TraceWriter | None = None
         self._nodes: dict[str, SimNode] = {}
         self._loads: list[LoadGenerator] = []
+        self._seed = 0
         self.safety: SafetyMonitor | None = None
         # real-time pacing: virtual time v0 corresponds to wall time w0
         self._anchor = (0.0, 0.0)
@@ -112,16 +117,27 @@ class SimBackend:
             )
             self._sched, self._trace = sched, trace
             names = cluster.names
+            self._seed = seed
+            base_disorder = (
+                Disorder(net.duplicate, net.reorder, net.reorder_ms / 1000.0)
+                if net.duplicate or net.reorder
+                else None
+            )
             self.network = Network(
                 sched,
                 names,
                 Distribution.parse(net.latency_ms),
                 derive_rng(seed, "network"),
                 loss=net.loss,
+                disorder=base_disorder,
+                disorder_rng=derive_rng(seed, "disorder"),
             )
             model = timer_model(
                 cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms, cluster.size
             )
+            # clock skew: each member's timers at their own rate (drawn only
+            # when asked for, so other runs draw exactly as before)
+            clock_rng = derive_rng(seed, "clock") if cluster.clock_skew else None
             self.safety = SafetyMonitor() if self._check_safety else None
             disk = Distribution.parse(cluster.disk_ms)
             election = cluster.election_range_ms[0] / 1000.0
@@ -131,7 +147,11 @@ class SimBackend:
                     names,
                     scheduler=sched,
                     network=self.network,
-                    timers=model,
+                    timers=(
+                        model.skewed(clock_rng.uniform(1 - cluster.clock_skew, 1 + cluster.clock_skew))
+                        if clock_rng is not None
+                        else model
+                    ),
                     disk=disk,
                     rng=derive_rng(seed, f"disk:{name}"),
                     timer_rng=derive_rng(seed, f"timers:{name}"),
@@ -156,12 +176,14 @@ class SimBackend:
             for node in self._nodes.values():
                 node.start()
             self._status_timer = PeriodicTimer(sched, scenario.status_interval, self._emit_status)
-            self._status_timer.start(first_after=0.0)
+            if not self.lean:
+                self._status_timer.start(first_after=0.0)
             self._anchor = (0.0, time.monotonic())
 
     def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
         assert self._trace is not None
-        self._trace.emit_fields(now, event.kind, node, event.fields)
+        if not self.lean or event.kind == "role":
+            self._trace.emit_fields(now, event.kind, node, event.fields)
         if event.kind == "leader" and event.fields.get("leader") is not None:
             self.clients.leader_known(node)
 
@@ -497,6 +519,13 @@ class SimBackend:
             self._members(nodes)
             self.network.delay(nodes, latency)
 
+    def disorder(self, nodes: Sequence[str], duplicate: float, reorder: float, spread: float) -> None:
+        """Duplicate and reorder Raft messages on links touching ``nodes``
+        until ``heal`` (simulator only: not part of the Backend protocol)."""
+        with self._lock:
+            self._members(nodes)
+            self.network.disorder(nodes, Disorder(duplicate, reorder, spread))
+
     # --- client operations -----------------------------------------------------------
 
     def _client_event(self, result: ClientResult) -> None:
@@ -567,7 +596,16 @@ class SimBackend:
             return None
         return dict(result.value)
 
-    def start_load(self, rate: float, duration: float, prefix: str, node: str | None = None) -> None:
+    def start_load(
+        self,
+        rate: float,
+        duration: float,
+        prefix: str,
+        node: str | None = None,
+        *,
+        keys: int = 0,
+        deletes: float = 0.0,
+    ) -> None:
         with self._lock:
             assert self._trace is not None
             if node is not None:
@@ -581,6 +619,9 @@ class SimBackend:
                 on_result=self._client_event,
                 on_end=self._load_ended,
                 endpoint=node,
+                keys=keys,
+                deletes=deletes,
+                rng=derive_rng(self._seed, f"load:{len(self._loads)}") if deletes else None,
             )
             self._loads.append(load)
             self._trace.emit(

@@ -429,7 +429,12 @@ class ClientService:
 class LoadGenerator:
     """Writes ``prefix + sequence`` at ``rate`` per second (fixed spacing, the
     way a load tool that sleeps 1/rate between requests behaves) for
-    ``duration`` seconds. Finished when the last write has an answer."""
+    ``duration`` seconds. Finished when the last write has an answer.
+
+    With ``keys`` the writes cycle over that many keys (``prefix + n % keys``),
+    so later writes overwrite earlier ones; with ``deletes`` that fraction of
+    them (drawn from ``rng``) are deletes, so the final values say whether
+    overwrites and deletes took effect in order."""
 
     clients: ClientService
     scheduler: Scheduler
@@ -439,6 +444,9 @@ class LoadGenerator:
     on_result: Done
     on_end: Callable[[LoadGenerator], None]
     endpoint: str | None = None  # the member every write goes to (None: the client picks)
+    keys: int = 0
+    deletes: float = 0.0
+    rng: random.Random | None = None
     sent: int = 0
     acked: int = 0
     failed: int = 0
@@ -457,10 +465,14 @@ class LoadGenerator:
             self.sending = False
             self._maybe_end()
             return
-        key = f"{self.prefix}{self.sent}"
+        n = self.sent
+        key = f"{self.prefix}{n % self.keys if self.keys else n}"
         self.sent += 1
+        op = "put"
+        if self.rng is not None and self.rng.random() < self.deletes:
+            op = "delete"
         self.clients.submit(
-            "put", key, f"v{self.sent - 1}", done=self._done, source="load", endpoint=self.endpoint
+            op, key, f"v{n}" if op == "put" else "", done=self._done, source="load", endpoint=self.endpoint
         )
         self.scheduler.call_later(1.0 / self.rate, self._next)
 

@@ -7,7 +7,13 @@ talk. A partition removes the edges that cross between groups (a cut), and
 
 Links are FIFO, like the TCP streams etcd's rafthttp uses between members: a
 message is never delivered before one sent earlier on the same directed link.
-Raft would tolerate reordering, but etcd never shows it, so neither do we.
+Raft would tolerate reordering, but etcd never shows it, so by default neither
+do we. The harsher adversary (``disorder``, off by default) breaks that on
+purpose for Raft's own messages: a message may be duplicated, or reordered
+(delivered up to ``spread`` later, outside the link's FIFO order), as on the
+unreliable network the Raft paper assumes. Client traffic (forwarded
+proposals, reads) is never duplicated: that would be a client retry, which
+Raft alone does not make exactly-once.
 
 Delivery is a scheduled callback, not a process per message (see clock.py).
 A message is lost when the link is cut at send time *or* at arrival time (a
@@ -29,8 +35,12 @@ import networkx as nx
 
 from etcdplay.distributions import Distribution
 from etcdplay.sim.clock import Scheduler
+from etcdplay.sim.raft import AppendRequest, AppendResponse, TimeoutNow, VoteRequest, VoteResponse
 
 Receiver = Callable[[Any], None]
+
+#: The messages ``disorder`` may duplicate or reorder: Raft's own.
+_RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse, TimeoutNow})
 
 
 @dataclass(slots=True)
@@ -40,6 +50,8 @@ class NetworkStats:
     dropped_partition: int = 0
     dropped_loss: int = 0
     dropped_down: int = 0
+    duplicated: int = 0  # extra copies delivered by ``disorder``
+    reordered: int = 0  # messages sent outside their link's FIFO order
 
     @property
     def dropped(self) -> int:
@@ -72,15 +84,28 @@ class _Member:
         self.receiver: Receiver | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Disorder:
+    """What the harsher adversary does to Raft messages on a link: each is
+    duplicated with probability ``duplicate`` and sent outside the link's FIFO
+    order with probability ``reorder``; a reordered message or a duplicate
+    arrives up to ``spread`` seconds (uniform) after its normal arrival."""
+
+    duplicate: float
+    reorder: float
+    spread: float
+
+
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("dst", "extra", "last_arrival", "net", "since", "src", "target", "up")
+    __slots__ = ("disorder", "dst", "extra", "last_arrival", "net", "since", "src", "target", "up")
 
     def __init__(self, net: Network, src: str, dst: str, target: _Member) -> None:
         self.src = src
         self.dst = dst
         self.extra: Distribution | None = None
+        self.disorder: Disorder | None = None
         self.last_arrival = 0.0
         self.net = net
         self.target = target
@@ -121,6 +146,8 @@ class Network:
         rng: random.Random,
         *,
         loss: float = 0.0,
+        disorder: Disorder | None = None,
+        disorder_rng: random.Random | None = None,
     ) -> None:
         self._scheduler = scheduler
         self.names = list(names)
@@ -151,6 +178,13 @@ class Network:
         self._message_ids = itertools.count(1)
         self._now = scheduler.now
         self._call_at = scheduler.call_at
+        # The whole run's disorder (NetworkSpec), restored by heal; its own
+        # generator, so turning it on moves no other draw.
+        self._base_disorder = disorder
+        self._disorder_rng = disorder_rng if disorder_rng is not None else random.Random(0)
+        if disorder is not None:
+            for link in self._links.values():
+                link.disorder = disorder
         self._sync_reach()
 
     # --- wiring ---------------------------------------------------------------
@@ -194,6 +228,9 @@ class Network:
         if link.extra is not None:
             delay += link.extra.sample(self._rng)
         arrival = self._now() + delay
+        if link.disorder is not None and type(message) in _RAFT_MESSAGES:
+            self._send_disordered(link, message, arrival, link.disorder)
+            return
         if arrival < link.last_arrival:
             arrival = link.last_arrival  # FIFO: wait behind the previous message
         link.last_arrival = arrival
@@ -229,12 +266,36 @@ class Network:
             if link.extra is not None:
                 delay += link.extra.sample(self._rng)
             arrival = now + delay
+            if link.disorder is not None and type(message) in _RAFT_MESSAGES:
+                self._send_disordered(link, message, arrival, link.disorder)
+                continue
             if arrival < link.last_arrival:
                 arrival = link.last_arrival
             link.last_arrival = arrival
             if observer is not None:
                 self._observe(src, message.dst, message, arrival, None)
             call_at(arrival, link.arrive, link.target.incarnation, message)
+
+    def _send_disordered(self, link: _Link, message: Any, arrival: float, disorder: Disorder) -> None:
+        """Send on a link under ``disorder``: maybe outside FIFO order, maybe twice."""
+        rng = self._disorder_rng
+        if rng.random() < disorder.reorder:
+            # not held behind earlier messages, and later ones do not wait for it
+            arrival += rng.random() * disorder.spread
+            self.stats.reordered += 1
+        else:
+            if arrival < link.last_arrival:
+                arrival = link.last_arrival
+            link.last_arrival = arrival
+        if self.observer is not None:
+            self._observe(link.src, link.dst, message, arrival, None)
+        self._call_at(arrival, link.arrive, link.target.incarnation, message)
+        if rng.random() < disorder.duplicate:
+            self.stats.duplicated += 1
+            again = arrival + rng.random() * disorder.spread
+            if self.observer is not None:
+                self._observe(link.src, link.dst, message, again, None)
+            self._call_at(again, link.arrive, link.target.incarnation, message)
 
     # --- the message trace level --------------------------------------------------
 
@@ -290,11 +351,21 @@ class Network:
             if a in chosen or b in chosen:
                 link.extra = extra
 
+    def disorder(self, nodes: Iterable[str], disorder: Disorder | None) -> None:
+        """Duplicate and reorder Raft messages on both directions of every
+        link touching ``nodes`` (None: back to FIFO, exactly once)."""
+        chosen = set(nodes)
+        for (a, b), link in self._links.items():
+            if a in chosen or b in chosen:
+                link.disorder = disorder
+
     def heal(self) -> None:
-        """Remove every partition and every added delay."""
+        """Remove every partition, every added delay and every disorder period
+        (the run's own ``NetworkSpec`` disorder stays)."""
         self._reconnect()
         for link in self._links.values():
             link.extra = None
+            link.disorder = self._base_disorder
 
     def _reconnect(self) -> None:
         self.graph.add_edges_from(combinations(self.names, 2))

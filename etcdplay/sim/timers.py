@@ -84,6 +84,10 @@ class TimerModel(Protocol):
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers: ...
 
+    def skewed(self, rate: float) -> TimerModel:
+        """The same model on a clock running at ``rate`` (1.0: true time; 1.1:
+        10 % fast, so every timeout and tick is 10 % shorter in true time)."""
+
 
 # --- the Raft paper's model -----------------------------------------------------
 
@@ -255,6 +259,9 @@ class UniformTimerModel:
             scheduler, rng, self.lo, self.hi, self.heartbeat, hooks, self.reset_on_step_down
         )
 
+    def skewed(self, rate: float) -> TimerModel:
+        return UniformTimerModel(self.lo / rate, self.hi / rate, self.heartbeat / rate)
+
 
 # --- etcd's tick model ----------------------------------------------------------------
 
@@ -363,6 +370,10 @@ class EtcdTimerModel:
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
         return EtcdTickTimers(scheduler, rng, self.heartbeat, self.election_ticks, hooks, self.boot_advance)
+
+    def skewed(self, rate: float) -> TimerModel:
+        # both scaled: the same number of ticks, each shorter or longer
+        return EtcdTimerModel(self.heartbeat / rate, self.election / rate, self.boot_advance)
 
 
 def timer_model(

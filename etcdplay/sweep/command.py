@@ -21,7 +21,7 @@ from etcdplay.sweep.errors import SweepError
 from etcdplay.sweep.executor import Chunk, TrialError
 from etcdplay.sweep.overrides import expand, point_label
 from etcdplay.sweep.run import Outcome, Sweep, consume, labelled, run_sweep
-from etcdplay.sweep.scenario_sweep import METRICS, ScenarioAggregate, payload, scenario_trial
+from etcdplay.sweep.scenario_sweep import METRICS, ScenarioAggregate, check_trial, payload, scenario_trial
 from etcdplay.sweep.seeds import consecutive_seed, trial_seed
 
 sweep_app = typer.Typer(
@@ -306,9 +306,22 @@ def scenario(
         Path | None, typer.Option("--plot", help="write metrics against the swept parameter (HTML)")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+    checks_only: Annotated[
+        bool,
+        typer.Option(
+            "--checks-only",
+            help="pass/fail only, on the lean path (no trace, no metrics): for safety sweeps of many seeds",
+        ),
+    ] = False,
 ) -> None:
-    """Run a scenario on the simulator over a grid of --set overrides x seeds."""
+    """Run a scenario on the simulator over a grid of --set overrides x seeds.
+
+    Exit status 1 when any run fails a check; the failing seeds are named
+    (rerun one with `etcdplay simulate SCENARIO --seed N`).
+    """
     check_distinct([("--json", json_out), ("--plot", plot_out)], [Path(name)])
+    if checks_only and plot_out:
+        raise SweepError("--plot needs the metrics that --checks-only skips")
     _positive("--seeds", seeds)
     if chunk_size is not None:
         _positive("--chunk-size", chunk_size)
@@ -318,14 +331,14 @@ def scenario(
     sweep = Sweep(
         experiment="scenario",
         backend="sim",
-        trial=scenario_trial,
+        trial=check_trial if checks_only else scenario_trial,
         seed_fn=consecutive_seed,
         payloads=[payload(s) for s in scenarios],
         labels=labels,
         params=points,
         trials=seeds,
         seed=seed,
-        options={"scenario": base.name, "swept": swept},
+        options={"scenario": base.name, "swept": swept, "checks_only": checks_only},
     )
     outcome = run_sweep(
         sweep,
@@ -352,6 +365,36 @@ def scenario(
         console.print(f"plot: {plot_out}")
     if json_out:
         console.print(f"runs and summary: {json_out}")
+    _fail_on_failed_runs(name, labels, outcome.aggregates)
+
+
+#: How many failing seeds the message names per grid point.
+SEEDS_NAMED = 20
+
+
+def _fail_on_failed_runs(name: str, labels: list[str], aggregates: list[ScenarioAggregate]) -> None:
+    """Exit 1, naming the seeds, when any run failed a check."""
+    failing = [(label, agg) for label, agg in zip(labels, aggregates, strict=True) if agg.runs_failed]
+    if not failing:
+        return
+    err = _err()
+    for label, agg in failing:
+        seeds = agg.failed_seeds
+        shown = ", ".join(map(str, seeds[:SEEDS_NAMED])) + (
+            f" and {len(seeds) - SEEDS_NAMED} more" if len(seeds) > SEEDS_NAMED else ""
+        )
+        where = f" at {label}" if len(labels) > 1 else ""
+        checks = ", ".join(f"{c} x{n}" for c, n in agg.failed_checks.most_common())
+        err.print(
+            f"[bold red]failed:[/bold red] {agg.runs_failed} of {agg.runs} run(s){escape(where)} "
+            f"failed their checks ({escape(checks)}); seeds: {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    first = failing[0][1].failed_seeds[0] if failing[0][1].failed_seeds else None
+    if first is not None:
+        err.print(f"rerun one: etcdplay simulate {escape(name)} --seed {first}", highlight=False)
+    raise typer.Exit(1)
 
 
 # --- compare ---------------------------------------------------------------------------

@@ -87,6 +87,16 @@ def payload(scenario: Scenario) -> str:
     return json.dumps(scenario.to_dict(), sort_keys=True)
 
 
+def check_trial(point: str, seed: int) -> dict[str, Any]:
+    """Run one grid point with one seed on the lean path (``sweep scenario
+    --checks-only``): only the verdict and the names of failed checks."""
+    from etcdplay.sim.lean import check_run
+
+    verdict = check_run(_scenario(point), seed)
+    names = verdict.failed_names
+    return {"ok": verdict.ok, "check_failures": len(names), "failed_checks": names}
+
+
 def scenario_trial(point: str, seed: int) -> dict[str, Any]:
     """Run one grid point with one seed on the simulator (runs in a worker)."""
     from etcdplay.runner import make_header, run_scenario
@@ -109,6 +119,7 @@ class ScenarioAggregate:
         self.runs = 0
         self.runs_failed = 0
         self.failed_checks: Counter[str] = Counter()
+        self.failed_seeds: list[int] = []  # every failing run's seed, to rerun it
 
     def add(self, sample: dict[str, Any]) -> None:
         self.runs += 1
@@ -117,15 +128,18 @@ class ScenarioAggregate:
             if value is not None:
                 self.values[key].append(float(value))
         self.elections.extend(sample.get("elections_ms") or [])
-        if sample.get("check_failures"):
+        if sample.get("check_failures") or sample.get("ok") is False:
             self.runs_failed += 1
             self.failed_checks.update(sample.get("failed_checks") or [])
+            if isinstance(sample.get("seed"), int):
+                self.failed_seeds.append(sample["seed"])
 
     def summary(self) -> dict[str, Any]:
         return {
             "runs": self.runs,
             "runs_failed": self.runs_failed,
             "failed_checks": dict(sorted(self.failed_checks.items())),
+            "failed_seeds": list(self.failed_seeds),
             "metrics": {key: summarize(values) for key, values in self.values.items()},
             "elections_ms": summarize(self.elections),
         }

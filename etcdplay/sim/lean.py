@@ -1,0 +1,66 @@
+"""Lean runs: a scenario on the simulator when only pass/fail matters.
+
+Sweeping 100,000 chaos seeds for safety needs only each run's verdict, not
+its trace: like the failover harness (``sim/failover.py``), a lean run skips
+what only a reader of the trace would use. It runs the ordinary runner and
+checks (the same ``Runner``, the same checks as ``etcdplay simulate``) on a
+``SimBackend(lean=True)`` on the bare heap engine, which
+
+- emits no periodic ``status`` events and no ``vote`` / ``leader`` /
+  ``commit`` events (``role`` events stay: one-leader-per-term reads them),
+- keeps in memory only the events the checks read, and writes no JSON.
+
+None of these observe anything that changes the run, and the heap engine
+runs the same calls in the same order as SimPy's, so a lean run passes or
+fails exactly when ``etcdplay simulate`` with the same seed does
+(tests/test_sim_lean.py compares them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from etcdplay.checks import CheckResult
+from etcdplay.runner import make_header, run_scenario
+from etcdplay.scenario import Scenario
+from etcdplay.sim.backend import SimBackend
+from etcdplay.trace import TraceWriter
+
+#: The event kinds the runner's checks read back from the trace.
+CHECKED_KINDS = frozenset({"role", "client", "check", "end"})
+
+
+def checked_events_writer(header: dict[str, Any]) -> TraceWriter:
+    """A trace writer that keeps only the events the checks read. (Not a
+    subclass: TraceWriter is compiled with the simulator core, and compiled
+    classes cannot be subclassed in Python.)"""
+    writer = TraceWriter(header, keep=False)
+    kept = writer.events  # the runner's checks read this list
+
+    def keep(event: dict[str, Any]) -> None:
+        if event["kind"] in CHECKED_KINDS:
+            kept.append(event)
+
+    writer.subscribe(keep)
+    return writer
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    seed: int
+    ok: bool
+    failed: tuple[CheckResult, ...]
+
+    @property
+    def failed_names(self) -> list[str]:
+        return [c.name for c in self.failed]
+
+
+def check_run(scenario: Scenario, seed: int) -> Verdict:
+    """Run ``scenario`` (a ``[chaos]`` schedule is expanded from ``seed``) and
+    return only its verdict."""
+    expanded = scenario.expanded(seed)
+    writer = checked_events_writer(make_header(expanded, seed, "sim"))
+    result = run_scenario(expanded, SimBackend(engine="heap", lean=True), seed, writer)
+    return Verdict(seed, result.ok, tuple(result.failed))
