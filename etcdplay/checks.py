@@ -138,3 +138,39 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
     return CheckResult(
         name, False, "members disagree: " + "; ".join(parts), tuple(s["node"] for s in running)
     )
+
+
+def linearizable(events: Iterable[Event]) -> CheckResult:
+    """The client history, checked key by key against a key-value model
+    (etcdplay.linearizability); bounded: past its budget it says so and passes."""
+    from etcdplay.linearizability import check, operations_from_events
+
+    name = "linearizable"
+    ops = operations_from_events(events)
+    if not ops:
+        return CheckResult(name, True, "no client operations to check", skipped=True)
+    result = check(ops)
+    keys = len(result.keys)
+    if result.verdict == "ok":
+        return CheckResult(
+            name, True, f"{result.operations} operations on {keys} key(s) linearize ({result.elapsed:.2f} s)"
+        )
+    if result.verdict == "unknown":
+        return CheckResult(
+            name,
+            True,
+            f"unknown: the search budget ran out ({result.operations} operations, "
+            f"{result.elapsed:.1f} s); no violation found so far",
+            skipped=True,
+        )
+    conflict = result.conflict
+    shown = "; ".join(o.describe() for o in conflict[:8])
+    more = f" (+{len(conflict) - 8} more)" if len(conflict) > 8 else ""
+    at = max((o.completed for o in conflict if not o.indeterminate), default=None)
+    return CheckResult(
+        name,
+        False,
+        f"not linearizable: these {len(conflict)} operation(s) on key {conflict[0].key!r} "
+        f"admit no legal order: {shown}{more}",
+        at=at,
+    )

@@ -436,6 +436,7 @@ class Runner:
                 result.name, True, "skipped: the network is partitioned at the end", skipped=True
             )
         self._record(result)
+        self._record(checks.linearizable(self.trace.events))
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
 
     def _leader_known_by_all(self) -> str | None:

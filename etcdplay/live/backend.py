@@ -453,6 +453,7 @@ class LiveBackend:
         return running
 
     def _op(self, op: str, key: str, value: str | None, source: str, node: str | None = None) -> OpResult:
+        invoked = self.now()  # before the request leaves: the window must contain it
         order = self._serving_order(node)
         if not order:
             why = f"{node} is not running" if node is not None else "no member is running"
@@ -469,15 +470,19 @@ class LiveBackend:
             else:
                 out, latency, error = timed(client.delete, key)
                 result = OpResult(error is None, latency, None, error, member.name)
-        self._record(op, key, value, result, source)
+        self._record(op, key, value, result, source, invoked)
         return result
 
-    def _record(self, op: str, key: str, value: str | None, result: OpResult, source: str) -> None:
+    def _record(
+        self, op: str, key: str, value: str | None, result: OpResult, source: str, invoked: float | None = None
+    ) -> None:
         if self.trace is None:
             return
+        now = self.now()
         fields: dict[str, Any] = {
             "op": op,
             "key": key,
+            "invoked": round(invoked if invoked is not None else now - result.latency, 6),
             "ok": result.ok,
             "latency": round(result.latency, 6),
             "source": source,
@@ -488,7 +493,7 @@ class LiveBackend:
             fields["value"] = result.value  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
-        self.trace.emit(self.now(), "client", result.node, **fields)
+        self.trace.emit(now, "client", result.node, **fields)
 
     def put(self, key: str, value: str, node: str | None = None) -> OpResult:
         return self._op("put", key, value, "step", node)
@@ -528,11 +533,12 @@ class LiveBackend:
                     counts["failed"] += 1
                 return
             member = order[0]
+            invoked = self.now()
             began = time.perf_counter()
 
             def done(error: str | None) -> None:
                 result = OpResult(error is None, time.perf_counter() - began, value, error, member.name)
-                self._record("put", key, value, result, "load")
+                self._record("put", key, value, result, "load", invoked)
                 with all_done:
                     counts["acked" if error is None else "failed"] += 1
                     outstanding[0] -= 1

@@ -491,9 +491,11 @@ class SimBackend:
 
     def _client_event(self, result: ClientResult) -> None:
         assert self._trace is not None
+        now = self._require_clock().now()
         fields: dict[str, Any] = {
             "op": result.op,
             "key": result.key,
+            "invoked": round(now - result.latency, 6),
             "ok": result.ok,
             "latency": round(result.latency, 6),
             "source": result.source,
@@ -504,7 +506,7 @@ class SimBackend:
             fields["value"] = result.value if isinstance(result.value, str) else None  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
-        self._trace.emit(self._require_clock().now(), "client", result.node, **fields)
+        self._trace.emit(now, "client", result.node, **fields)
 
     def _run_op(
         self, op: str, key: str, value: str = "", *, prefix: bool = False, node: str | None = None
