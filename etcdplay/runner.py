@@ -35,6 +35,7 @@ from etcdplay.scenario import (
     Target,
     WaitForLeaderStep,
     WaitStep,
+    WorkloadStep,
     parse_selector,
 )
 from etcdplay.trace import Trace, TraceWriter
@@ -184,6 +185,7 @@ class Runner:
             WaitForLeaderStep: self._wait_for_leader,
             ExpectStep: self._expect,
             WaitStep: self._wait,
+            WorkloadStep: self._workload,
         }
 
     # --- steps -------------------------------------------------------------------
@@ -251,6 +253,13 @@ class Runner:
     def _load(self, step: LoadStep, _nodes: list[str]) -> None:
         self._prefixes.add(step.prefix)
         self.backend.start_load(step.rate, step.duration, step.prefix, step.node)
+
+    def _workload(self, step: WorkloadStep, _nodes: list[str]) -> None:
+        self._prefixes.add(step.prefix)
+        start = getattr(self.backend, "start_workload", None)
+        if start is None:
+            raise SelectorError(f"the {self.backend.name} backend runs no workload")
+        start(step, self.rng.randrange(1 << 32))
 
     def _put(self, step: PutStep, _nodes: list[str]) -> OpResult:
         return self.backend.put(step.key, step.value, step.node)
@@ -436,6 +445,7 @@ class Runner:
                 result.name, True, "skipped: the network is partitioned at the end", skipped=True
             )
         self._record(result)
+        self._record(checks.no_divergence(self.trace.events))
         self._record(checks.linearizable(self.trace.events))
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
 

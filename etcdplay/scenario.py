@@ -86,6 +86,11 @@ class ClusterSpec(_Model):
     pre_vote: bool = True
     check_quorum: bool = True
     disk_ms: str = Field("fixed(1)", description="disk write (fsync) latency distribution")
+    etcd_flags: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="extra etcd flags for live members, e.g. {snapshot-count = 100} "
+        "(etcdplay.workload.check_etcd_flags says which; the simulator models none)",
+    )
 
     _disk = field_validator("disk_ms", mode="before")(_check_distribution)
 
@@ -220,6 +225,28 @@ class ExpectStep(_Step):
     within: float = Field(0.0, ge=0, le=MAX_SECONDS, description="seconds to wait for it to hold")
 
 
+class WorkloadStep(_ClientStep):
+    """Concurrent clients doing a put/get/delete/txn mix on a few keys, every
+    operation recorded for the linearizability check (etcdplay.workload)."""
+
+    action: Literal["workload"]
+    clients: int = Field(4, ge=1, le=256)
+    duration: float = Field(gt=0, le=MAX_SECONDS)
+    rate: float = Field(0.0, ge=0, le=100000, description="ops/s over all clients; 0: as fast as they can")
+    keys: int = Field(10, ge=1, le=100000)
+    mix: dict[Literal["put", "get", "delete", "txn"], float] = Field(
+        default_factory=lambda: {"put": 50.0, "get": 45.0, "delete": 5.0}
+    )
+    reads: Literal["linearizable", "serializable"] = "linearizable"
+    prefix: str = "wl/"
+
+    @model_validator(mode="after")
+    def _mix_weights(self) -> WorkloadStep:
+        if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
+            raise ValueError("mix: weights must be >= 0 with a positive sum")
+        return self
+
+
 class WaitStep(_Step):
     """Nothing happens: the run goes on until ``at`` (a played session's end)."""
 
@@ -240,6 +267,7 @@ Step = Annotated[
     | DeleteStep
     | WaitForLeaderStep
     | ExpectStep
+    | WorkloadStep
     | WaitStep,
     Field(discriminator="action"),
 ]
@@ -258,6 +286,7 @@ ACTIONS = (
     "delete",
     "wait-for-leader",
     "expect",
+    "workload",
     "wait",
 )
 
@@ -349,7 +378,7 @@ class Scenario(_Model):
         """When the last step starts (loads may run past it)."""
         end = 0.0
         for step in self.steps:
-            end = max(end, step.at + (step.duration if isinstance(step, LoadStep) else 0.0))
+            end = max(end, step.at + (step.duration if isinstance(step, LoadStep | WorkloadStep) else 0.0))
         return end
 
     def expanded(self, seed: int) -> Scenario:

@@ -103,6 +103,7 @@ class LiveBackend:
         self.roles: dict[str, str] = {}
         self.terms: dict[str, int] = {}
         self.leader_hint: str | None = None
+        self._hash_revision: int | None = None
         self.intended_down: set[str] = set()
         self.started_at = ""
         self.ready_after: float | None = None
@@ -296,7 +297,7 @@ class LiveBackend:
 
     def _probe(self, with_hash: bool = True) -> list[NodeStatus]:
         timeout = min(1.0, max(0.2, self.op_timeout / 4))
-        statuses, _common = poll_status(
+        statuses, common = poll_status(
             self.members,
             self.clients,
             self.names_by_id,
@@ -309,6 +310,7 @@ class LiveBackend:
         for s in statuses:
             if s.role == "leader":
                 self.leader_hint = s.name
+        self._hash_revision = common if with_hash else None
         return statuses
 
     def _poll_loop(self) -> None:
@@ -333,8 +335,11 @@ class LiveBackend:
         assert self.trace is not None
         t = self.now()
         statuses = self._probe(with_hash=True)
+        # the revision every hash of this round was taken at (HashKV), for the
+        # no-divergence check: members must agree at a revision they all have
+        at = {"hash_revision": self._hash_revision} if self._hash_revision is not None else {}
         for s in statuses:
-            self.trace.emit(t, "status", s.name, **s.as_fields())
+            self.trace.emit(t, "status", s.name, **s.as_fields(), **(at if s.hash is not None else {}))
         for member in self.members:
             code = member.exit_code
             if code is not None and member.name not in self.intended_down:
