@@ -37,8 +37,10 @@ from etcdplay.live.etcd import (
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
 from etcdplay.live.proxy import ProxyHub, Rule
 from etcdplay.live.reaper import REAPER
-from etcdplay.scenario import ClusterSpec, Scenario
+from etcdplay.live.workload import LiveWorkload
+from etcdplay.scenario import ClusterSpec, Scenario, WorkloadStep
 from etcdplay.trace import TraceWriter
+from etcdplay.workload import etcd_flag_args
 
 
 def raft_flags(cluster: ClusterSpec, binary: EtcdBinary) -> tuple[RaftFlags, list[str]]:
@@ -144,6 +146,12 @@ class LiveBackend:
         self.scenario, self.trace = scenario, trace
         cluster = scenario.cluster
         flags, notes = raft_flags(cluster, binary)
+        try:
+            extra_args = etcd_flag_args(cluster.etcd_flags)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from None
+        if extra_args:
+            notes.append("etcd flags from the scenario: " + " ".join(extra_args))
         self.op_timeout = max(1.0, 5 * flags.election_timeout_ms / 1000)
         names = cluster.names
         ports: list[int]
@@ -188,6 +196,7 @@ class LiveBackend:
                 cluster_token=token,
                 raft=flags,
             )
+            member.extra_args = extra_args  # later flags win: these override etcdplay's defaults
             self.members.append(member)
             self._urls[member.peer_url] = name
             self.clients[name] = MemberClient(*member.client_endpoint, timeout=self.op_timeout)
@@ -479,7 +488,14 @@ class LiveBackend:
         return result
 
     def _record(
-        self, op: str, key: str, value: str | None, result: OpResult, source: str, invoked: float | None = None
+        self,
+        op: str,
+        key: str,
+        value: str | None,
+        result: OpResult,
+        source: str,
+        invoked: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         if self.trace is None:
             return
@@ -492,12 +508,14 @@ class LiveBackend:
             "latency": round(result.latency, 6),
             "source": source,
         }
-        if op == "put":
+        if op in ("put", "txn"):
             fields["value"] = value
         elif op == "get" and result.ok:
             fields["value"] = result.value  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
+        if extra:
+            fields.update(extra)
         self.trace.emit(now, "client", result.node, **fields)
 
     def put(self, key: str, value: str, node: str | None = None) -> OpResult:
@@ -569,6 +587,14 @@ class LiveBackend:
         self.trace.emit(
             self.now(), "load", phase="end", rate=rate, duration=duration, prefix=prefix, **counts
         )
+
+    def start_workload(self, step: WorkloadStep, seed: int) -> None:
+        """The ``workload`` step's clients, in threads (etcdplay.live.workload)."""
+        if step.node is not None:
+            self._members([step.node])
+        workload = LiveWorkload(self, step, seed)
+        self._load_threads.append(workload.thread)
+        workload.start()
 
     def load_running(self) -> bool:
         return any(t.is_alive() for t in self._load_threads)
