@@ -42,7 +42,9 @@ def one(etcd_bin: str | None, clients: int, duration: float, mix: dict[str, floa
         }
     )
     began, cpu = time.monotonic(), time.process_time()
-    result = run_scenario(sc, LiveBackend(etcd_bin, use_proxy=False), 1, TraceWriter(make_header(sc, 1, "live")))
+    result = run_scenario(
+        sc, LiveBackend(etcd_bin, use_proxy=False), 1, TraceWriter(make_header(sc, 1, "live"))
+    )
     wall, cpu = time.monotonic() - began, time.process_time() - cpu
     end = next(e for e in result.trace.events if e["kind"] == "workload" and e["phase"] == "end")
     lin = next(c for c in result.checks if c.name == "linearizable")

@@ -225,6 +225,13 @@ class ExpectStep(_Step):
     within: float = Field(0.0, ge=0, le=MAX_SECONDS, description="seconds to wait for it to hold")
 
 
+OpKind = Literal["put", "get", "delete", "txn"]
+
+
+def _default_mix() -> dict[OpKind, float]:
+    return {"put": 50.0, "get": 45.0, "delete": 5.0}
+
+
 class WorkloadStep(_ClientStep):
     """Concurrent clients doing a put/get/delete/txn mix on a few keys, every
     operation recorded for the linearizability check (etcdplay.workload)."""
@@ -234,9 +241,7 @@ class WorkloadStep(_ClientStep):
     duration: float = Field(gt=0, le=MAX_SECONDS)
     rate: float = Field(0.0, ge=0, le=100000, description="ops/s over all clients; 0: as fast as they can")
     keys: int = Field(10, ge=1, le=100000)
-    mix: dict[Literal["put", "get", "delete", "txn"], float] = Field(
-        default_factory=lambda: {"put": 50.0, "get": 45.0, "delete": 5.0}
-    )
+    mix: dict[OpKind, float] = Field(default_factory=_default_mix)
     reads: Literal["linearizable", "serializable"] = "linearizable"
     prefix: str = "wl/"
 

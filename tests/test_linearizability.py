@@ -11,7 +11,9 @@ from etcdplay import checks
 from etcdplay.linearizability import INF, Operation, check, check_key, operations_from_events
 
 
-def op(i: int, kind: str, key: str, start: float, end: float, value: str | None = None, **kw: object) -> Operation:
+def op(
+    i: int, kind: str, key: str, start: float, end: float, value: str | None = None, **kw: object
+) -> Operation:
     return Operation(i, kind, key, start, end, value, **kw)  # type: ignore[arg-type]
 
 
@@ -145,7 +147,9 @@ def test_operations_from_events_and_the_check() -> None:
     assert ops[1].completed == INF
     assert ops[2].invoked == 2.8
     assert checks.linearizable(events).ok
-    events.append({"t": 5.0, "kind": "client", "op": "get", "key": "k", "value": "a", "ok": True, "latency": 0.1})
+    events.append(
+        {"t": 5.0, "kind": "client", "op": "get", "key": "k", "value": "a", "ok": True, "latency": 0.1}
+    )
     result = checks.linearizable(events)
     assert not result.ok
     assert "get k -> a" in result.detail
@@ -183,7 +187,18 @@ def sequential_histories(draw: st.DrawFn) -> list[Operation]:
             holds = store.get(key) == expect
             if holds:
                 store[key] = f"v{i}"
-            ops.append(op(i, "txn", key, moment - before, end, f"v{i}", expect=expect, succeeded=None if lost else holds))
+            ops.append(
+                op(
+                    i,
+                    "txn",
+                    key,
+                    moment - before,
+                    end,
+                    f"v{i}",
+                    expect=expect,
+                    succeeded=None if lost else holds,
+                )
+            )
     return ops
 
 

@@ -625,7 +625,11 @@ class SimBackend:
                 prefix=step.prefix,
             )
             if workload.dropped_txn:
-                self._trace.emit(clock.now(), "note", text="workload: txn is not modelled by the simulator; its share of the mix is left out")
+                self._trace.emit(
+                    clock.now(),
+                    "note",
+                    text="workload: txn is not modelled by the simulator; its share of the mix is left out",
+                )
             workload.start()
 
     def _workload_ended(self, workload: SimWorkload) -> None:
