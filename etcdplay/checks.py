@@ -22,6 +22,8 @@ class CheckResult:
     nodes: tuple[str, ...] = ()
     at: float | None = None  # when the violation was seen
     skipped: bool = False
+    # the few client operations a violation comes down to (linearizable), one line each
+    operations: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -34,6 +36,8 @@ class CheckResult:
             out["at"] = round(self.at, 6)
         if self.skipped:
             out["skipped"] = True
+        if self.operations:
+            out["operations"] = list(self.operations)
         return out
 
 
@@ -190,8 +194,8 @@ def linearizable(events: Iterable[Event]) -> CheckResult:
             skipped=True,
         )
     conflict = result.conflict
-    shown = "; ".join(o.describe() for o in conflict[:8])
-    more = f" (+{len(conflict) - 8} more)" if len(conflict) > 8 else ""
+    shown = "; ".join(o.describe() for o in conflict[:3])
+    more = f" (+{len(conflict) - 3} more)" if len(conflict) > 3 else ""
     at = max((o.completed for o in conflict if not o.indeterminate), default=None)
     return CheckResult(
         name,
@@ -199,6 +203,7 @@ def linearizable(events: Iterable[Event]) -> CheckResult:
         f"not linearizable: these {len(conflict)} operation(s) on key {conflict[0].key!r} "
         f"admit no legal order: {shown}{more}",
         at=at,
+        operations=tuple(o.describe() for o in conflict[:40]),
     )
 
 

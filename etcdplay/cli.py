@@ -206,9 +206,9 @@ def simulate(
     extra: dict[str, object] = {"messages": True} if messages else {}
     if repeat_wanted(repeat, until_fail, budget):
 
-        def once(one_seed: int) -> RunResult:
+        def once(one_seed: int, sink: IO[str]) -> RunResult:
             one = sc.expanded(one_seed)
-            writer = TraceWriter(make_header(one, one_seed, "sim", **extra))
+            writer = TraceWriter(make_header(one, one_seed, "sim", **extra), sink)
             return run_scenario(one, SimBackend(engine=engine, trace_messages=messages), one_seed, writer)
 
         run_repeated(once, run_seed, sc.name, repeat, until_fail, budget, out, report)
@@ -228,7 +228,7 @@ app.command()(live)
 
 
 def run_repeated(
-    once: Callable[[int], RunResult],
+    once: Callable[[int, IO[str]], RunResult],
     first_seed: int,
     scenario: str,
     repeat: int | None,

@@ -2,27 +2,30 @@
 time budget ends (``simulate``/``live`` ``--repeat N``, ``--until-fail``,
 ``--budget 10m``).
 
-Seeds go up from the first one (``--seed``, default 1), so a hunt can be
-resumed or split between machines by seed range. Each run's trace is kept
-in memory only; a failing run's trace is written out (its seed in the file
+``run_one(seed, sink)`` writes its trace to ``sink`` (in memory here), so a
+kept trace is byte for byte what ``--out`` would have written. Seeds go up
+from the first one (``--seed``, default 1), so a hunt can be
+resumed or split between machines by seed range. A failing run's trace
+is written out (its seed in the file
 name), so it can be replayed (``--replay``) and reported. Prints one line per
 seed and a last line with every failing seed.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from rich.console import Console
 from rich.markup import escape
 
 from etcdplay.files import atomic_output
 from etcdplay.runner import RunResult
-from etcdplay.trace import encode
 
 REPEAT_HELP = (
     "run N seeds, from --seed up; a failing seed's trace is kept (--out with -seedN, or SCENARIO-seedN.jsonl)"
@@ -72,15 +75,13 @@ def failing_trace_path(out: Path | None, scenario: str, seed: int) -> Path:
     return out.with_name(f"{out.stem}-seed{seed}{out.suffix or '.jsonl'}")
 
 
-def write_trace(result: RunResult, path: Path) -> None:
+def write_trace(text: str, path: Path) -> None:
     with atomic_output(path, "--out") as handle:
-        handle.write(encode(result.trace.header) + "\n")
-        for event in result.trace.events:
-            handle.write(encode(event) + "\n")
+        handle.write(text)
 
 
 def hunt(
-    run_one: Callable[[int], RunResult],
+    run_one: Callable[[int, IO[str]], RunResult],
     *,
     first_seed: int,
     repeat: int | None,
@@ -104,14 +105,15 @@ def hunt(
             outcome.stopped = f"budget of {budget:g} s spent"
             break
         started = time.monotonic()
-        result = run_one(seed)
+        sink = io.StringIO()
+        result = run_one(seed, sink)
         took = time.monotonic() - started
         outcome.runs += 1
         if result.ok:
             console.print(f"seed {seed}: ok ({took:.1f} s)", highlight=False)
         else:
             path = failing_trace_path(out, scenario, seed)
-            write_trace(result, path)
+            write_trace(sink.getvalue(), path)
             names = [c.name for c in result.failed]
             outcome.failures.append(Failure(seed, names, path))
             first = result.failed[0]
@@ -141,7 +143,7 @@ def wanted(repeat: int | None, until_fail: bool, budget: str | None) -> bool:
 
 
 def run_cli(
-    run_one: Callable[[int], RunResult],
+    run_one: Callable[[int, IO[str]], RunResult],
     *,
     first_seed: int,
     repeat: int | None,

@@ -3,15 +3,19 @@ its histories: clean runs pass, planted key-value bugs are caught."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from etcdplay import native
+from etcdplay.report.html import write_report
 from etcdplay.runner import RunResult, make_header, run_scenario
 from etcdplay.scenario import ScenarioError, from_dict, load_builtin
 from etcdplay.sim.backend import SimBackend
 from etcdplay.sim.kv import KVStore
+from etcdplay.summary import print_summary
 from etcdplay.trace import TraceWriter
 
 
@@ -88,7 +92,7 @@ needs_source = pytest.mark.skipif(native.COMPILED_CORE, reason="planting a bug n
 
 
 @needs_source
-def test_a_put_to_an_existing_key_ignored_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_put_to_an_existing_key_ignored_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     original = KVStore.apply
 
     def buggy(self: KVStore, entry: Any) -> bool:
@@ -104,6 +108,15 @@ def test_a_put_to_an_existing_key_ignored_is_caught(monkeypatch: pytest.MonkeyPa
     lin = check(result, "linearizable")
     assert not lin.ok
     assert "not linearizable" in lin.detail
+    assert 1 <= len(lin.operations) <= 6  # shrunk to the few that conflict
+    # shown in the summary and in the report
+    console = Console(record=True, width=200)
+    print_summary(result.trace, console)
+    text = console.export_text()
+    assert "admit no legal order" in text and lin.operations[0] in text
+    page = tmp_path / "report.html"
+    write_report(result.trace, page)
+    assert "admit no legal order" in page.read_text()
 
 
 @needs_source

@@ -13,7 +13,7 @@ import signal
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
@@ -105,14 +105,15 @@ def live(
     expanded = sc.expanded(run_seed)
     if repeat_wanted(repeat, until_fail, budget):
 
-        def once(one_seed: int) -> RunResult:
+        def once(one_seed: int, sink: IO[str]) -> RunResult:
             one = sc.expanded(one_seed)
             backend = LiveBackend(
                 etcd_bin, keep_data=False, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
             )
             try:
                 with _sigterm_as_interrupt():
-                    writer = TraceWriter(make_header(one, one_seed, "live", **backend.header_fields()))
+                    header = make_header(one, one_seed, "live", **backend.header_fields())
+                    writer = TraceWriter(header, sink)
                     return run_scenario(one, backend, one_seed, writer)
             except BackendError as exc:
                 fail(str(exc))
