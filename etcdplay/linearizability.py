@@ -151,46 +151,92 @@ def _prune(ops: Sequence[Operation]) -> list[Operation]:
 
 
 def _search(ops: Sequence[Operation], budget: _Budget) -> tuple[Verdict, int]:
-    """Whether ``ops`` (one key) linearize from the empty state; configurations explored."""
+    """Whether ``ops`` (one key) linearize from the empty state; configurations explored.
+
+    A configuration is (the set of operations done, as a bitmask over the
+    operations in invocation order; the model state). The operations that may
+    go next are the ones not done whose invocation is no later than the
+    earliest answer among those not done (the *horizon*): scanning them
+    starts at ``lo``, the first determinate operation not done, and stops at
+    the horizon, so each step looks at the few operations open at that
+    moment, not at the whole history. Indeterminate operations never hold
+    the horizon back; the few of them before ``lo`` are looked at one by one.
+    An indeterminate put whose every reader is done is never worth applying
+    any more (it would only put a value nobody reads), so it is left alone.
+    """
     ops = sorted(ops, key=lambda o: (o.invoked, o.completed))
     n = len(ops)
     if n == 0:
         return "ok", 0
     invoked = [o.invoked for o in ops]
     completed = [o.completed for o in ops]
+    determinate = [not o.indeterminate for o in ops]
     must = 0  # the operations that must be linearized: every determinate one
     for i, o in enumerate(ops):
-        if not o.indeterminate:
+        if determinate[i]:
             must |= 1 << i
+    indeterminate = [i for i in range(n) if not determinate[i]]
+    # readers of each indeterminate put's value (None: it may always matter)
+    readers: dict[int, int | None] = {}
+    compared = {o.expect for o in ops if o.op == "txn"}
+    for i in indeterminate:
+        if ops[i].op != "put" or ops[i].value in compared:
+            readers[i] = None
+            continue
+        mask = 0
+        for j, o in enumerate(ops):
+            if o.op == "get" and o.value == ops[i].value:
+                mask |= 1 << j
+        readers[i] = mask
+
+    def first_open(done: int, start: int) -> int:
+        i = start
+        while i < n and (done >> i & 1 or not determinate[i]):
+            i += 1
+        return i
+
     seen: set[tuple[int, State]] = set()
-    # Depth-first with an explicit stack of (done mask, state).
-    stack: list[tuple[int, State]] = [(0, None)]
+    stack: list[tuple[int, State, int]] = [(0, None, first_open(0, 0))]
     explored = 0
     while stack:
-        done, state = stack.pop()
+        done, state, lo = stack.pop()
         if done & must == must:
             return "ok", explored
-        if (done, state) in seen:
+        key = (done, state)
+        if key in seen:
             continue
-        seen.add((done, state))
+        seen.add(key)
         explored += 1
         if not explored & 1023 and not budget.spend(1024):
             return "unknown", explored
-        # The earliest completion among the operations not yet done: nothing
-        # invoked after it may go before it.
+        # the horizon: the earliest answer among determinate operations not done
         horizon = INF
-        for i in range(n):
-            if not done >> i & 1 and completed[i] < horizon:
+        i = lo
+        while i < n and invoked[i] <= horizon:
+            if determinate[i] and not done >> i & 1 and completed[i] < horizon:
                 horizon = completed[i]
-        children: list[tuple[int, State]] = []
-        for i in range(n):
-            if invoked[i] > horizon:
+            i += 1
+        candidates: list[int] = []
+        for j in indeterminate:
+            if j >= lo:
                 break
-            if done >> i & 1:
-                continue
+            if not done >> j & 1:
+                mask = readers[j]
+                if mask is None or done & mask != mask:
+                    candidates.append(j)
+        i = lo
+        while i < n and invoked[i] <= horizon:
+            if not done >> i & 1:
+                mask = readers.get(i, 0) if not determinate[i] else 0
+                if mask is None or done & mask != mask or determinate[i]:
+                    candidates.append(i)
+            i += 1
+        children: list[tuple[int, State, int]] = []
+        for i in candidates:
             legal, after = step(state, ops[i])
             if legal:
-                children.append((done | 1 << i, after))
+                child = done | 1 << i
+                children.append((child, after, first_open(child, lo) if i == lo else lo))
         # Pushed in reverse, so the earliest-invoked operation is tried first.
         stack.extend(reversed(children))
     return "violation", explored
