@@ -172,7 +172,7 @@ def _search(ops: Sequence[Operation], budget: _Budget) -> tuple[Verdict, int]:
     completed = [o.completed for o in ops]
     determinate = [not o.indeterminate for o in ops]
     must = 0  # the operations that must be linearized: every determinate one
-    for i, o in enumerate(ops):
+    for i in range(n):
         if determinate[i]:
             must |= 1 << i
     indeterminate = [i for i in range(n) if not determinate[i]]
@@ -221,14 +221,14 @@ def _search(ops: Sequence[Operation], budget: _Budget) -> tuple[Verdict, int]:
             if j >= lo:
                 break
             if not done >> j & 1:
-                mask = readers[j]
-                if mask is None or done & mask != mask:
+                need = readers[j]
+                if need is None or done & need != need:
                     candidates.append(j)
         i = lo
         while i < n and invoked[i] <= horizon:
             if not done >> i & 1:
-                mask = readers.get(i, 0) if not determinate[i] else 0
-                if mask is None or done & mask != mask or determinate[i]:
+                need = None if determinate[i] else readers[i]
+                if need is None or done & need != need:
                     candidates.append(i)
             i += 1
         children: list[tuple[int, State, int]] = []
