@@ -179,8 +179,10 @@ def _search(ops: Sequence[Operation], budget: _Budget) -> tuple[Verdict, int]:
     # readers of each indeterminate put's value (None: it may always matter)
     readers: dict[int, int | None] = {}
     compared = {o.expect for o in ops if o.op == "txn"}
+    # a failed compare may be explained by any value at all: no put is ever dead then
+    failed_compare = any(o.op == "txn" and o.succeeded is not True for o in ops)
     for i in indeterminate:
-        if ops[i].op != "put" or ops[i].value in compared:
+        if ops[i].op != "put" or ops[i].value in compared or failed_compare:
             readers[i] = None
             continue
         mask = 0
