@@ -22,6 +22,8 @@ from etcdplay.cli_help import hide_flag_types
 from etcdplay.files import OutputError, atomic_output, check_distinct, check_writable
 from etcdplay.live.command import live
 from etcdplay.report.formats import FormatError, check_trace_name, report_format
+from etcdplay.repeat import BUDGET_HELP, REPEAT_HELP, UNTIL_FAIL_HELP
+from etcdplay.repeat import wanted as repeat_wanted
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
 from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace
@@ -208,6 +210,9 @@ def simulate(
             "--replay names a trace recorded with them)",
         ),
     ] = False,
+    repeat: Annotated[int | None, typer.Option("--repeat", min=1, help=REPEAT_HELP)] = None,
+    until_fail: Annotated[bool, typer.Option("--until-fail", help=UNTIL_FAIL_HELP)] = False,
+    budget: Annotated[str | None, typer.Option("--budget", help=BUDGET_HELP)] = None,
 ) -> None:
     """Run a scenario on the deterministic Raft simulator."""
     from etcdplay.sim.backend import ENGINES
@@ -223,6 +228,14 @@ def simulate(
     expanded = sc.expanded(run_seed)
     messages = messages or replayed.get("messages") is True
     extra: dict[str, object] = {"messages": True} if messages else {}
+    if repeat_wanted(repeat, until_fail, budget):
+
+        def once(one_seed: int, sink: IO[str]) -> RunResult:
+            one = sc.expanded(one_seed)
+            writer = TraceWriter(make_header(one, one_seed, "sim", **extra), sink)
+            return run_scenario(one, SimBackend(engine=engine, trace_messages=messages), one_seed, writer)
+
+        run_repeated(once, run_seed, sc.name, repeat, until_fail, budget, out, report)
     try:
         with trace_sink(out) as sink:
             writer = TraceWriter(make_header(expanded, run_seed, "sim", **extra), sink)
@@ -236,6 +249,40 @@ def simulate(
 
 
 app.command()(live)
+
+
+def run_repeated(
+    once: Callable[[int, IO[str]], RunResult],
+    first_seed: int,
+    scenario: str,
+    repeat: int | None,
+    until_fail: bool,
+    budget: str | None,
+    out: Path | None,
+    report: Path | None,
+) -> NoReturn:
+    """The repeat mode shared by simulate and live (etcdplay.repeat); exits."""
+    from etcdplay.repeat import run_cli
+
+    try:
+        code = run_cli(
+            once,
+            first_seed=first_seed,
+            repeat=repeat,
+            until_fail=until_fail,
+            budget=budget,
+            scenario=scenario,
+            out=out,
+            report=report,
+            console=console,
+            errors=errors,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        errors.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
 
 
 def finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None = None) -> None:

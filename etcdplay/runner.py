@@ -37,6 +37,7 @@ from etcdplay.scenario import (
     Target,
     WaitForLeaderStep,
     WaitStep,
+    WorkloadStep,
     parse_selector,
 )
 from etcdplay.trace import Trace, TraceWriter
@@ -200,6 +201,7 @@ class Runner:
             WaitForLeaderStep: self._wait_for_leader,
             ExpectStep: self._expect,
             WaitStep: self._wait,
+            WorkloadStep: self._workload,
         }
 
     # --- steps -------------------------------------------------------------------
@@ -289,6 +291,13 @@ class Runner:
         if step.deletes:
             mix["deletes"] = step.deletes
         self.backend.start_load(step.rate, step.duration, step.prefix, step.node, **mix)
+
+    def _workload(self, step: WorkloadStep, _nodes: list[str]) -> None:
+        self._prefixes.add(step.prefix)
+        start = getattr(self.backend, "start_workload", None)
+        if start is None:
+            raise SelectorError(f"the {self.backend.name} backend runs no workload")
+        start(step, self.rng.randrange(1 << 32))
 
     def _put(self, step: PutStep, _nodes: list[str]) -> OpResult:
         return self.backend.put(step.key, step.value, step.node)
@@ -487,6 +496,8 @@ class Runner:
         self._record(
             checks.final_values(self.trace.events, final, partitioned=self._partitioned, slack=slack)
         )
+        self._record(checks.no_divergence(self.trace.events))
+        self._record(checks.linearizable(self.trace.events))
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
 
     def _leader_known_by_all(self) -> str | None:

@@ -108,6 +108,11 @@ class ClusterSpec(_Model):
         description="simulator only: each member's timers run at a rate drawn from "
         "[1 - skew, 1 + skew] (0: every clock true)",
     )
+    etcd_flags: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="extra etcd flags for live members, e.g. {snapshot-count = 100} "
+        "(etcdplay.workload.check_etcd_flags says which; the simulator models none)",
+    )
 
     _disk = field_validator("disk_ms", mode="before")(_check_distribution)
 
@@ -267,6 +272,33 @@ class ExpectStep(_Step):
     within: float = Field(0.0, ge=0, le=MAX_SECONDS, description="seconds to wait for it to hold")
 
 
+OpKind = Literal["put", "get", "delete", "txn"]
+
+
+def _default_mix() -> dict[OpKind, float]:
+    return {"put": 50.0, "get": 45.0, "delete": 5.0}
+
+
+class WorkloadStep(_ClientStep):
+    """Concurrent clients doing a put/get/delete/txn mix on a few keys, every
+    operation recorded for the linearizability check (etcdplay.workload)."""
+
+    action: Literal["workload"]
+    clients: int = Field(4, ge=1, le=256)
+    duration: float = Field(gt=0, le=MAX_SECONDS)
+    rate: float = Field(0.0, ge=0, le=100000, description="ops/s over all clients; 0: as fast as they can")
+    keys: int = Field(10, ge=1, le=100000)
+    mix: dict[OpKind, float] = Field(default_factory=_default_mix)
+    reads: Literal["linearizable", "serializable"] = "linearizable"
+    prefix: str = "wl/"
+
+    @model_validator(mode="after")
+    def _mix_weights(self) -> WorkloadStep:
+        if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
+            raise ValueError("mix: weights must be >= 0 with a positive sum")
+        return self
+
+
 class WaitStep(_Step):
     """Nothing happens: the run goes on until ``at`` (a played session's end)."""
 
@@ -288,6 +320,7 @@ Step = Annotated[
     | DeleteStep
     | WaitForLeaderStep
     | ExpectStep
+    | WorkloadStep
     | WaitStep,
     Field(discriminator="action"),
 ]
@@ -307,6 +340,7 @@ ACTIONS = (
     "delete",
     "wait-for-leader",
     "expect",
+    "workload",
     "wait",
 )
 
@@ -430,7 +464,7 @@ class Scenario(_Model):
         """When the last step starts (loads may run past it)."""
         end = 0.0
         for step in self.steps:
-            end = max(end, step.at + (step.duration if isinstance(step, LoadStep) else 0.0))
+            end = max(end, step.at + (step.duration if isinstance(step, LoadStep | WorkloadStep) else 0.0))
         return end
 
     def expanded(self, seed: int) -> Scenario:

@@ -114,6 +114,11 @@ def print_summary(trace: Trace, console: Console) -> None:
             detail += f" (at {check['at']:.3f} s)"
         checks.add_row(str(check["name"]), verdict, detail)
     console.print(checks)
+    for check in metrics.checks(trace):
+        if check.get("operations"):
+            console.print(f"{check['name']}: the operations that admit no legal order ([invoked, answered]):")
+            for line in check["operations"]:
+                console.print(f"  {line}", highlight=False, markup=False)
 
 
 def _print_step_ops(trace: Trace, console: Console) -> None:

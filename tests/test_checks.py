@@ -43,3 +43,46 @@ def test_convergence() -> None:
     result = checks.convergence(statuses)
     assert not result.ok and "n2: rev 5 keys 4 hash cd" in result.detail
     assert not checks.convergence([{"node": "n1", "running": False}]).ok
+
+
+def write(op: str, t0: float, t1: float, key: str, value: str | None, ok: bool = True) -> dict:
+    e = {"t": t1, "invoked": t0, "kind": "client", "op": op, "key": key, "ok": ok, "latency": t1 - t0}
+    if value is not None:
+        e["value"] = value
+    return e
+
+
+def test_no_acked_write_lost_allows_concurrent_writes_in_either_order() -> None:
+    # b was acknowledged after a, but they overlapped: either may be last
+    events = [write("put", 0, 2, "k", "a"), write("put", 1, 3, "k", "b")]
+    assert checks.no_acked_write_lost(events, {"k": "a"}).ok
+    assert checks.no_acked_write_lost(events, {"k": "b"}).ok
+    # not overlapping: a cannot be last
+    events = [write("put", 0, 1, "k", "a"), write("put", 2, 3, "k", "b")]
+    assert not checks.no_acked_write_lost(events, {"k": "a"}).ok
+
+
+def test_no_acked_write_lost_verifies_deletes() -> None:
+    events = [write("put", 0, 1, "k", "a"), write("delete", 2, 3, "k", None)]
+    assert checks.no_acked_write_lost(events, {}).ok
+    result = checks.no_acked_write_lost(events, {"k": "a"})
+    assert not result.ok and "wrong value" in result.detail  # a deleted key came back
+
+
+def test_no_divergence() -> None:
+    def status(t: float, node: str, rev: int, digest: str) -> dict:
+        return {
+            "t": t,
+            "kind": "status",
+            "node": node,
+            "revision": rev + 3,
+            "hash_revision": rev,
+            "hash": digest,
+        }
+
+    same = [status(1, "n1", 10, "aa"), status(1, "n2", 10, "aa"), status(2, "n3", 10, "aa")]
+    assert checks.no_divergence(same).ok
+    result = checks.no_divergence([*same, status(3, "n2", 12, "bb"), status(3, "n3", 12, "cc")])
+    assert not result.ok and result.at == 3 and result.nodes == ("n2", "n3")
+    assert "revision 12" in result.detail
+    assert checks.no_divergence([]).skipped

@@ -38,8 +38,10 @@ from etcdplay.live.etcd import (
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
 from etcdplay.live.proxy import ProxyHub, Rule
 from etcdplay.live.reaper import REAPER
-from etcdplay.scenario import ClusterSpec, Scenario
+from etcdplay.live.workload import LiveWorkload
+from etcdplay.scenario import ClusterSpec, Scenario, WorkloadStep
 from etcdplay.trace import TraceWriter
+from etcdplay.workload import etcd_flag_args
 
 
 def raft_flags(cluster: ClusterSpec, binary: EtcdBinary) -> tuple[RaftFlags, list[str]]:
@@ -110,6 +112,7 @@ class LiveBackend:
         self.roles: dict[str, str] = {}
         self.terms: dict[str, int] = {}
         self.leader_hint: str | None = None
+        self._hash_revision: int | None = None
         self.intended_down: set[str] = set()
         self.started_at = ""
         self.ready_after: float | None = None
@@ -150,6 +153,12 @@ class LiveBackend:
         self.scenario, self.trace = scenario, trace
         cluster = scenario.cluster
         flags, notes = raft_flags(cluster, binary)
+        try:
+            extra_args = etcd_flag_args(cluster.etcd_flags)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from None
+        if extra_args:
+            notes.append("etcd flags from the scenario: " + " ".join(extra_args))
         self.op_timeout = max(1.0, 5 * flags.election_timeout_ms / 1000)
         names = cluster.names
         ports: list[int]
@@ -205,6 +214,7 @@ class LiveBackend:
                 cluster_token=token,
                 raft=flags,
             )
+            member.extra_args = extra_args  # later flags win: these override etcdplay's defaults
             self.members.append(member)
             self._urls[member.peer_url] = name
             self.clients[name] = MemberClient(*member.client_endpoint, timeout=self.op_timeout)
@@ -314,7 +324,7 @@ class LiveBackend:
 
     def _probe(self, with_hash: bool = True) -> list[NodeStatus]:
         timeout = min(1.0, max(0.2, self.op_timeout / 4))
-        statuses, _common = poll_status(
+        statuses, common = poll_status(
             self.members,
             self.clients,
             self.names_by_id,
@@ -327,6 +337,7 @@ class LiveBackend:
         for s in statuses:
             if s.role == "leader":
                 self.leader_hint = s.name
+        self._hash_revision = common if with_hash else None
         return statuses
 
     def _poll_loop(self) -> None:
@@ -351,8 +362,11 @@ class LiveBackend:
         assert self.trace is not None
         t = self.now()
         statuses = self._probe(with_hash=True)
+        # the revision every hash of this round was taken at (HashKV), for the
+        # no-divergence check: members must agree at a revision they all have
+        at = {"hash_revision": self._hash_revision} if self._hash_revision is not None else {}
         for s in statuses:
-            self.trace.emit(t, "status", s.name, **s.as_fields())
+            self.trace.emit(t, "status", s.name, **s.as_fields(), **(at if s.hash is not None else {}))
         for member in self.members:
             code = member.exit_code
             if code is not None and member.name not in self.intended_down:
@@ -471,6 +485,7 @@ class LiveBackend:
         return running
 
     def _op(self, op: str, key: str, value: str | None, source: str, node: str | None = None) -> OpResult:
+        invoked = self.now()  # before the request leaves: the window must contain it
         order = self._serving_order(node)
         if not order:
             why = f"{node} is not running" if node is not None else "no member is running"
@@ -487,26 +502,39 @@ class LiveBackend:
             else:
                 out, latency, error = timed(client.delete, key)
                 result = OpResult(error is None, latency, None, error, member.name)
-        self._record(op, key, value, result, source)
+        self._record(op, key, value, result, source, invoked)
         return result
 
-    def _record(self, op: str, key: str, value: str | None, result: OpResult, source: str) -> None:
+    def _record(
+        self,
+        op: str,
+        key: str,
+        value: str | None,
+        result: OpResult,
+        source: str,
+        invoked: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if self.trace is None:
             return
+        now = self.now()
         fields: dict[str, Any] = {
             "op": op,
             "key": key,
+            "invoked": round(invoked if invoked is not None else now - result.latency, 6),
             "ok": result.ok,
             "latency": round(result.latency, 6),
             "source": source,
         }
-        if op == "put":
+        if op in ("put", "txn"):
             fields["value"] = value
         elif op == "get" and result.ok:
             fields["value"] = result.value  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
-        self.trace.emit(self.now(), "client", result.node, **fields)
+        if extra:
+            fields.update(extra)
+        self.trace.emit(now, "client", result.node, **fields)
 
     def put(self, key: str, value: str, node: str | None = None) -> OpResult:
         return self._op("put", key, value, "step", node)
@@ -566,11 +594,12 @@ class LiveBackend:
                     counts["failed"] += 1
                 return
             member = order[0]
+            invoked = self.now()
             began = time.perf_counter()
 
             def done(error: str | None) -> None:
                 result = OpResult(error is None, time.perf_counter() - began, value, error, member.name)
-                self._record("put", key, value, result, "load")
+                self._record("put", key, value, result, "load", invoked)
                 with all_done:
                     counts["acked" if error is None else "failed"] += 1
                     outstanding[0] -= 1
@@ -616,6 +645,14 @@ class LiveBackend:
         self.trace.emit(
             self.now(), "load", phase="end", rate=rate, duration=duration, prefix=prefix, **counts
         )
+
+    def start_workload(self, step: WorkloadStep, seed: int) -> None:
+        """The ``workload`` step's clients, in threads (etcdplay.live.workload)."""
+        if step.node is not None:
+            self._members([step.node])
+        workload = LiveWorkload(self, step, seed)
+        self._load_threads.append(workload.thread)
+        workload.start()
 
     def load_running(self) -> bool:
         return any(t.is_alive() for t in self._load_threads)

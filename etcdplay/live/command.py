@@ -13,11 +13,14 @@ import signal
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
 from etcdplay.backend import BackendError
+from etcdplay.repeat import BUDGET_HELP, REPEAT_HELP, UNTIL_FAIL_HELP
+from etcdplay.repeat import wanted as repeat_wanted
+from etcdplay.runner import RunResult
 
 
 @contextlib.contextmanager
@@ -79,9 +82,12 @@ def live(
         bool, typer.Option("--no-proxy", help="peers talk directly (no partition/isolate/delay faults)")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    repeat: Annotated[int | None, typer.Option("--repeat", min=1, help=REPEAT_HELP)] = None,
+    until_fail: Annotated[bool, typer.Option("--until-fail", help=UNTIL_FAIL_HELP)] = False,
+    budget: Annotated[str | None, typer.Option("--budget", help=BUDGET_HELP)] = None,
 ) -> None:
     """Run a scenario on a real etcd cluster on this machine (loopback only)."""
-    from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, trace_sink
+    from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, run_repeated, trace_sink
     from etcdplay.live.backend import LiveBackend
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.scenario import ScenarioError, from_dict
@@ -103,6 +109,24 @@ def live(
             fail(str(exc))
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
+    if repeat_wanted(repeat, until_fail, budget):
+
+        def once(one_seed: int, sink: IO[str]) -> RunResult:
+            one = sc.expanded(one_seed)
+            backend = LiveBackend(
+                etcd_bin, keep_data=False, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
+            )
+            try:
+                with _sigterm_as_interrupt():
+                    header = make_header(one, one_seed, "live", **backend.header_fields())
+                    writer = TraceWriter(header, sink)
+                    return run_scenario(one, backend, one_seed, writer)
+            except BackendError as exc:
+                fail(str(exc))
+            finally:
+                backend.close()
+
+        run_repeated(once, run_seed, sc.name, repeat, until_fail, budget, out, report)
     backend = LiveBackend(
         etcd_bin, keep_data=keep_data, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
     )

@@ -249,6 +249,8 @@ class EtcdMember:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.starts = 0
+        # the scenario's cluster.etcd_flags (e.g. --snapshot-count=100), after ours
+        self.extra_args: list[str] = []
 
     # Member interface --------------------------------------------------------
 
@@ -298,6 +300,7 @@ class EtcdMember:
             "--snapshot-count=100000",
             "--max-snapshots=2",
             "--max-wals=2",
+            *self.extra_args,
         ]
         return args
 

@@ -88,12 +88,22 @@ def checks_html(trace: Trace) -> str:
         for c in results
     ]
     classes = ["" if c.get("ok") else "failed" for c in results]
-    return "<h2>Checks</h2>" + table(
-        ["result", "check", "at (s)", "nodes", "detail"],
-        rows,
-        table_id="checks",
-        numeric=[2],
-        row_classes=classes,
+    conflicts = "".join(
+        f'<h3>{esc(str(c.get("name")))}: the operations that admit no legal order</h3>'
+        '<pre class="conflict">' + esc("\n".join(c["operations"])) + "</pre>"
+        for c in results
+        if c.get("operations")
+    )
+    return (
+        "<h2>Checks</h2>"
+        + table(
+            ["result", "check", "at (s)", "nodes", "detail"],
+            rows,
+            table_id="checks",
+            numeric=[2],
+            row_classes=classes,
+        )
+        + conflicts
     )
 
 

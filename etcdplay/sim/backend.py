@@ -25,7 +25,7 @@ from typing import Any
 from etcdplay.backend import BackendError, NodeStatus, OpResult
 from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
-from etcdplay.scenario import Scenario
+from etcdplay.scenario import Scenario, WorkloadStep
 from etcdplay.sim.client import ClientResult, ClientService, LoadGenerator
 from etcdplay.sim.clock import HeapScheduler, SimpyScheduler
 from etcdplay.sim.message_trace import log_fields, message_fields
@@ -34,6 +34,7 @@ from etcdplay.sim.node import SimNode
 from etcdplay.sim.raft import RaftEvent
 from etcdplay.sim.safety import SafetyMonitor
 from etcdplay.sim.timers import PeriodicTimer, timer_model
+from etcdplay.sim.workload import SimWorkload
 from etcdplay.trace import TraceWriter
 
 #: etcd's request timeout is 5 s plus twice the election timeout.
@@ -88,7 +89,7 @@ class SimBackend:
         self._sched: HeapScheduler | SimpyScheduler | None = None
         self._trace: TraceWriter | None = None
         self._nodes: dict[str, SimNode] = {}
-        self._loads: list[LoadGenerator] = []
+        self._loads: list[LoadGenerator | SimWorkload] = []
         self._seed = 0
         self.safety: SafetyMonitor | None = None
         # real-time pacing: virtual time v0 corresponds to wall time w0
@@ -179,6 +180,9 @@ class SimBackend:
             if not self.lean:
                 self._status_timer.start(first_after=0.0)
             self._anchor = (0.0, time.monotonic())
+            if cluster.etcd_flags:
+                flags = ", ".join(f"--{k}" for k in cluster.etcd_flags)
+                trace.emit(0.0, "note", text=f"etcd flags {flags}: not modelled by the simulator (live only)")
 
     def _raft_event(self, node: str, event: RaftEvent, now: float) -> None:
         assert self._trace is not None
@@ -528,11 +532,13 @@ class SimBackend:
 
     # --- client operations -----------------------------------------------------------
 
-    def _client_event(self, result: ClientResult) -> None:
+    def _client_event(self, result: ClientResult, extra: dict[str, Any] | None = None) -> None:
         assert self._trace is not None
+        now = self._require_clock().now()
         fields: dict[str, Any] = {
             "op": result.op,
             "key": result.key,
+            "invoked": round(now - result.latency, 6),
             "ok": result.ok,
             "latency": round(result.latency, 6),
             "source": result.source,
@@ -543,7 +549,9 @@ class SimBackend:
             fields["value"] = result.value if isinstance(result.value, str) else None  # None: no such key
         if result.error is not None:
             fields["error"] = result.error
-        self._trace.emit(self._require_clock().now(), "client", result.node, **fields)
+        if extra:
+            fields.update(extra)
+        self._trace.emit(now, "client", result.node, **fields)
 
     def _run_op(
         self, op: str, key: str, value: str = "", *, prefix: bool = False, node: str | None = None
@@ -646,6 +654,45 @@ class SimBackend:
             sent=load.sent,
             acked=load.acked,
             failed=load.failed,
+        )
+
+    def start_workload(self, step: WorkloadStep, seed: int) -> None:
+        """Run the ``workload`` step's clients in the background (etcdplay.sim.workload)."""
+        with self._lock:
+            assert self._trace is not None
+            clock = self._require_clock()
+            if step.node is not None:
+                self._members([step.node])
+            workload = SimWorkload(step, seed, self.clients, clock, self._client_event, self._workload_ended)
+            self._loads.append(workload)
+            self._trace.emit(
+                clock.now(),
+                "workload",
+                phase="start",
+                clients=step.clients,
+                duration=step.duration,
+                rate=step.rate,
+                keys=step.keys,
+                prefix=step.prefix,
+            )
+            if workload.dropped_txn:
+                self._trace.emit(
+                    clock.now(),
+                    "note",
+                    text="workload: txn is not modelled by the simulator; its share of the mix is left out",
+                )
+            workload.start()
+
+    def _workload_ended(self, workload: SimWorkload) -> None:
+        assert self._trace is not None
+        self._trace.emit(
+            self._require_clock().now(),
+            "workload",
+            phase="end",
+            prefix=workload.step.prefix,
+            sent=workload.sent,
+            acked=workload.acked,
+            failed=workload.failed,
         )
 
     def load_running(self) -> bool:

@@ -120,9 +120,19 @@ class _Pending:
     endpoint: str | None
     finished: bool
     prefix: bool
+    serializable: bool
 
     def __init__(
-        self, op: str, key: str, value: str, started: float, source: str, done: Done, *, prefix: bool
+        self,
+        op: str,
+        key: str,
+        value: str,
+        started: float,
+        source: str,
+        done: Done,
+        *,
+        prefix: bool,
+        serializable: bool = False,
     ) -> None:
         self.op = op
         self.key = key
@@ -133,6 +143,7 @@ class _Pending:
         self.endpoint = None
         self.finished = False
         self.prefix = prefix
+        self.serializable = serializable
 
 
 @dataclass(slots=True)
@@ -194,13 +205,18 @@ class ClientService:
         source: str = "step",
         prefix: bool = False,
         endpoint: str | None = None,
+        serializable: bool = False,
     ) -> int:
         """Start one operation (put, delete, get, or get with ``prefix``);
         ``done`` is called exactly once, on success or failure. ``endpoint``
         sends it to that member (a request to a member that is down fails at
-        once, as a refused connection does); by default the client picks."""
+        once, as a refused connection does); by default the client picks.
+        A ``serializable`` get is answered by the endpoint from its own store,
+        without asking the leader (etcd's serializable read: may be stale)."""
         rid = next(self._ids)
-        pending = _Pending(op, key, value, self._sched.now(), source, done, prefix=prefix)
+        pending = _Pending(
+            op, key, value, self._sched.now(), source, done, prefix=prefix, serializable=serializable
+        )
         self._pending[rid] = pending
         self._deadlines.append((pending.started + self._request_timeout, rid))
         if not self._expiry_armed:
@@ -279,6 +295,10 @@ class ClientService:
             return
         if node.raft is None or node.stopping or node.leaving:
             return  # the member died (or closed its client port) with the request in flight: timeout
+        if pending.op == "get" and pending.serializable:
+            if node.kv is not None:
+                self._reply(rid, True, node.kv.get(pending.key))
+            return
         if pending.op == "get":
             leader = node.raft.leader
             if leader is None:
