@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from etcdplay.agent.options import AgentCaOption, AgentsOption, TokenFileOption
 from etcdplay.backend import BackendError
 
 
@@ -73,8 +74,13 @@ def live(
         bool, typer.Option("--no-proxy", help="peers talk directly (no partition/isolate/delay faults)")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    agents: AgentsOption = None,
+    token_file: TokenFileOption = None,
+    agent_ca: AgentCaOption = None,
 ) -> None:
-    """Run a scenario on a real etcd cluster on this machine (loopback only)."""
+    """Run a scenario on a real etcd cluster: on this machine (loopback), or on
+    `etcdplay agent`s on other machines with --agents (docs/agent.md)."""
+    from etcdplay.agent.options import agent_options, refuse_local_flags
     from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, trace_sink
     from etcdplay.live.backend import LiveBackend
     from etcdplay.runner import make_header, run_scenario
@@ -97,17 +103,30 @@ def live(
             fail(str(exc))
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
-    backend = LiveBackend(
-        etcd_bin, keep_data=keep_data, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
-    )
+    try:
+        remote = agent_options(agents, token_file, agent_ca)
+        local_flags = {"--etcd-bin": etcd_bin, "--data-dir": data_dir, "--base-port": base_port}
+        refuse_local_flags(remote, **local_flags)
+        backend = LiveBackend(
+            etcd_bin,
+            keep_data=keep_data,
+            data_root=data_dir,
+            use_proxy=not no_proxy,
+            base_port=base_port,
+            agents=remote,
+        )
+    except BackendError as exc:
+        fail(str(exc))
     try:
         extra = backend.header_fields()
     except BackendError as exc:
+        backend.close()
         fail(str(exc))
     if not quiet:
+        where = f" on {len(remote.addresses)} agent(s)" if remote is not None else ""
         errors.print(
             f"etcd {extra['etcd_version']} ({extra['etcd_bin']}): starting {expanded.cluster.size} "
-            f"members for [bold]{expanded.name}[/]",
+            f"members{where} for [bold]{expanded.name}[/]",
             highlight=False,
         )
     try:
@@ -128,4 +147,6 @@ def live(
         backend.close()
     if keep_data and backend.dir is not None and not quiet:
         errors.print(f"data and etcd logs kept in {backend.dir}")
+    if backend.kept_remote and not quiet:
+        errors.print(f"data and etcd logs kept on the agents: {', '.join(backend.kept_remote)}")
     finish_run(result, report, quiet)
