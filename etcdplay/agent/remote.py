@@ -66,6 +66,7 @@ class RemoteMember:
         self._client_port = client_port
         self._peer_url = peer_url
         self._state: dict[str, Any] = {"running": False, "pid": None, "exit_code": None, "starts": 0}
+        self.lost = False  # its agent stopped answering
         self._log = bytearray()
         self._log_lock = threading.Lock()
         self._closed = threading.Event()
@@ -124,10 +125,12 @@ class RemoteMember:
             self._action("restart")
 
     def kill(self) -> None:
-        self._action("kill")
+        if not self.lost:  # a lost agent stops its members by itself
+            self._action("kill")
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._action("stop", {"timeout": timeout}, timeout=timeout + 15.0)
+        if not self.lost:
+            self._action("stop", {"timeout": timeout}, timeout=timeout + 15.0)
 
     def read_log(self, offset: int) -> tuple[bytes, int]:
         with self._log_lock:
@@ -393,6 +396,7 @@ class Fleet:
         names = [m.name for m in self.members if m.agent is agent]
         for member in self.members:
             if member.agent is agent:
+                member.lost = True
                 member.update({"running": False, "problem": "agent lost"})
         if self.problem is None:
             self.problem = AgentError(

@@ -662,7 +662,8 @@ class LiveBackend:
         with contextlib.suppress(Exception):
             list(self._pool.map(lambda m: m.stop(timeout=3.0), self.members))
         for member in self.members:
-            member.kill()
+            with contextlib.suppress(BackendError):  # an agent that is gone (docs/agent.md)
+                member.kill()
         if self._logs is not None:
             with contextlib.suppress(Exception):
                 self._logs.stop()
