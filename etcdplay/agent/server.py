@@ -415,7 +415,7 @@ def build_app(agent: Agent) -> Starlette:
             data = data[:LOG_CHUNK]
             if data or time.monotonic() >= deadline or run.closed or agent.stopping.is_set():
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
         return Response(
             data, media_type="application/octet-stream", headers={"X-Log-Offset": str(offset + len(data))}
         )

@@ -17,7 +17,7 @@ import pytest
 from etcdplay.agent.options import AgentOptions
 from etcdplay.live.backend import LiveBackend
 from etcdplay.runner import make_header, run_scenario
-from etcdplay.scenario import load_builtin
+from etcdplay.scenario import Scenario, from_dict, load_builtin
 from etcdplay.trace import TraceWriter, read_trace
 
 from .agents import ENV, ROOT, agents, etcd_under, etcdplay, make_token, wait_for
@@ -46,6 +46,14 @@ duration = 60
 """
 
 
+def _slower(sc: Scenario) -> Scenario:
+    """25/250 ms timers: every peer byte crosses a proxy in another Python process,
+    and 10 ms heartbeats on a loaded 2-core machine bring elections of their own."""
+    data = sc.to_dict()
+    data["cluster"].update(heartbeat_ms=25, election_timeout_ms=250)
+    return from_dict(data, "slower")
+
+
 def _runs_left(root: Path) -> list[Path]:
     return list(root.glob("run-*"))
 
@@ -55,7 +63,7 @@ def test_builtin_scenarios_on_three_agents(tmp_path: Path, name: str) -> None:
     token = make_token(tmp_path / "token")
     with agents(tmp_path, 3, "--token-file", str(token)) as procs:
         options = AgentOptions(tuple(a.address for a in procs), token.read_text().strip())
-        sc = compress(load_builtin(name), 0.5, size=3).expanded(7)
+        sc = _slower(compress(load_builtin(name), 0.5, size=3)).expanded(7)
         backend = LiveBackend(agents=options)
         header = make_header(sc, 7, "live", **backend.header_fields())
         result = run_scenario(sc, backend, 7, TraceWriter(header))
