@@ -5,18 +5,23 @@ cluster: ``--agents HOST:PORT,... --token-file F [--agent-ca CA]``.
 ``terminal --live`` can too: declare the three parameters with the
 ``*Option`` types below, call ``agent_options(agents, token_file, agent_ca)``
 (AgentError, a BackendError, on bad input: print it, exit 2) and pass the
-result as ``LiveBackend(agents=...)``.
+result as ``LiveBackend(agents=...)``, or to a play session as
+``backend_factory=live_backend_factory(options, etcd_bin)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from etcdplay.backend import BackendError
+
+if TYPE_CHECKING:
+    from etcdplay.backend import Backend
 
 
 class AgentError(BackendError):
@@ -89,3 +94,16 @@ def refuse_local_flags(options: AgentOptions | None, **flags: object) -> None:
         raise AgentError(
             f"{', '.join(given)}: not with --agents (each agent has its own etcd binary, ports and --root)"
         )
+
+
+def live_backend_factory(agents: AgentOptions | None, etcd_bin: str | None = None) -> Callable[[], Backend]:
+    """A ``LiveBackend`` maker for ``PlaySession(live=True, backend_factory=...)``
+    (``web --live --agents``, ``terminal --live --agents``): each call is a new
+    cluster, on the agents when ``agents`` is given, else on this machine."""
+
+    def make() -> Backend:
+        from etcdplay.live.backend import LiveBackend
+
+        return LiveBackend(etcd_bin, agents=agents)
+
+    return make
