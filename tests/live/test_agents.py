@@ -238,3 +238,27 @@ def test_tls_agent(tmp_path: Path) -> None:
         unverified = etcdplay("live", str(sc), "--agents", f"https://{address}", "--token-file", str(token))
         assert unverified.returncode == 2 and "TLS" in unverified.stderr, unverified.stderr
         assert not etcd_under(procs[0].root)
+
+
+def test_interrupted_run_stops_every_remote_member(tmp_path: Path) -> None:
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(LONG)
+    token = make_token(tmp_path / "token")
+    with agents(tmp_path, 2, "--token-file", str(token)) as procs:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "etcdplay", "live", str(scenario), "--agents",
+             ",".join(a.address for a in procs), "--token-file", str(token), "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert wait_for(lambda: all(a.etcd_pids() for a in procs), 60), "members did not start"
+            run.send_signal(signal.SIGINT)
+            _out, err = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        assert run.returncode == 130, err
+        assert "interrupted: every etcd member stopped" in err
+        for agent in procs:  # at once: not after a lease lapses
+            assert not agent.etcd_pids() and not _runs_left(agent.root)
+            assert "no lease renewal" not in "".join(agent.output)
