@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from etcdplay import __version__
 from etcdplay.agent.api import API_VERSION, PREFIX, ClusterConfig, Faults, RunRequest, StopRequest
 from etcdplay.distributions import Distribution, DistributionError
-from etcdplay.live.etcd import EtcdBinary, EtcdMember, RaftFlags, free_port
+from etcdplay.live.etcd import EtcdBinary, EtcdMember, RaftFlags, reserved_ports
 from etcdplay.live.proxy import ProxyHub, Rule
 from etcdplay.live.reaper import REAPER
 
@@ -85,12 +85,13 @@ class AgentRun:
             self.hub = ProxyHub(request.seed)
             self.hub.bootstrapping = True
             self.hub.peers = set(request.cluster)
-        taken: set[int] = set()
-        for name in request.members:
-            client, peer = _two_free_ports(host, taken)
-            # With a proxy, etcd's own peer port is reachable only from this machine.
-            advertised = self.hub.add(name, peer, host, "127.0.0.1").port if self.hub else peer
-            self.ports[name] = (client, peer, advertised)
+        # Held bound while the proxies bind port 0, so no proxy gets an etcd port.
+        with reserved_ports(2 * len(request.members), host) as ports:
+            for i, name in enumerate(request.members):
+                client, peer = ports[2 * i], ports[2 * i + 1]
+                # With a proxy, etcd's own peer port is reachable only from this machine.
+                advertised = self.hub.add(name, peer, host, "127.0.0.1").port if self.hub else peer
+                self.ports[name] = (client, peer, advertised)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -187,16 +188,6 @@ class AgentRun:
         if not self.keep_data:
             shutil.rmtree(self.dir, ignore_errors=True)
             REAPER.forget_dir(self.dir)
-
-
-def _two_free_ports(host: str, taken: set[int]) -> tuple[int, int]:
-    ports: list[int] = []
-    while len(ports) < 2:
-        port = free_port(host)
-        if port not in taken:
-            taken.add(port)
-            ports.append(port)
-    return ports[0], ports[1]
 
 
 class Agent:

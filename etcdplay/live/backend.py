@@ -33,7 +33,7 @@ from etcdplay.live.etcd import (
     RaftFlags,
     check_ports_free,
     find_etcd,
-    free_port,
+    reserved_ports,
 )
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
 from etcdplay.live.proxy import FaultHub, ProxyHub, Rule
@@ -209,17 +209,20 @@ class LiveBackend:
 
     def _create_local_members(self, names: list[str], flags: RaftFlags, seed: int, token: str) -> None:
         """Members on this machine: ports, the run directory, proxies (not started yet)."""
-        binary = self.resolve_binary()
         ports: list[int]
-        if self.base_port is not None:
-            ports = list(range(self.base_port, self.base_port + 2 * len(names)))
-            check_ports_free(ports, f"--base-port {self.base_port}")
-        else:
-            ports = []
-            while len(ports) < 2 * len(names):
-                port = free_port()
-                if port not in ports:
-                    ports.append(port)
+        with contextlib.ExitStack() as held:
+            if self.base_port is not None:
+                ports = list(range(self.base_port, self.base_port + 2 * len(names)))
+                check_ports_free(ports, f"--base-port {self.base_port}")
+            else:
+                # Held bound until the proxies have bound port 0, so no proxy gets an etcd port.
+                ports = held.enter_context(reserved_ports(2 * len(names)))
+            self._create_local_members_on(names, flags, seed, token, ports)
+
+    def _create_local_members_on(
+        self, names: list[str], flags: RaftFlags, seed: int, token: str, ports: list[int]
+    ) -> None:
+        binary = self.resolve_binary()
         try:
             if self.data_root is not None:
                 self.data_root.mkdir(parents=True, exist_ok=True)

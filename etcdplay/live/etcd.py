@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -128,6 +129,26 @@ def free_port(host: str = HOST) -> int:
             port = int(sock.getsockname()[1])
         if port not in RESERVED_PORTS:
             return port
+
+
+@contextlib.contextmanager
+def reserved_ports(count: int, host: str = HOST) -> Iterator[list[int]]:
+    """``count`` free ports, held bound until the block ends, so that nothing
+    bound inside the block on port 0 (a fault proxy) is given one of them."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)  # a reserved port stays bound (not handed out again) but unused
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+            if port not in RESERVED_PORTS:
+                ports.append(port)
+        yield ports
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def check_ports_free(ports: list[int], what: str) -> None:
