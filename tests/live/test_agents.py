@@ -262,3 +262,33 @@ def test_interrupted_run_stops_every_remote_member(tmp_path: Path) -> None:
         for agent in procs:  # at once: not after a lease lapses
             assert not agent.etcd_pids() and not _runs_left(agent.root)
             assert "no lease renewal" not in "".join(agent.output)
+
+
+def test_play_session_on_agents(tmp_path: Path) -> None:
+    """What `web --live --agents` and `terminal --live --agents` build on."""
+    from etcdplay.agent.options import live_backend_factory
+    from etcdplay.play import PlaySession
+    from etcdplay.play.session import wait_for as session_wait
+    from etcdplay.runner import current_leader
+
+    from .conftest import scenario as small
+
+    with agents(tmp_path, 3) as procs:
+        options = AgentOptions(tuple(a.address for a in procs))
+        session = PlaySession(
+            small(3, heartbeat_ms=25, election_timeout_ms=250),
+            live=True,
+            seed=1,
+            backend_factory=live_backend_factory(options),
+        )
+        session.start()
+        try:
+            assert session.header_extra["agents"][0]["address"] == procs[0].address
+            assert session_wait(lambda: current_leader(session.status()) is not None, 60)
+            old = current_leader(session.status())
+            assert session.do({"action": "kill", "node": old}, 60).ok
+            assert session_wait(lambda: current_leader(session.status()) not in (None, old), 60)
+        finally:
+            session.close()
+        for agent in procs:
+            assert wait_for(lambda a=agent: not a.etcd_pids() and not _runs_left(a.root), 30)
