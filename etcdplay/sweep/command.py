@@ -220,7 +220,12 @@ def failover(
         params=[c.to_dict() for c in configs],
         trials=n_trials,
         seed=seed,
-        options={"timer": timer, "pre_vote": pre_vote, "check_quorum": check_quorum},
+        options={
+            "timer": timer,
+            "pre_vote": pre_vote,
+            "check_quorum": check_quorum,
+            **({"agents": list(remote.addresses)} if remote is not None else {}),
+        },
     )
     json_path = str(json_out) if json_out else None
     if backend == "live":

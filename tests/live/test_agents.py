@@ -106,6 +106,7 @@ def test_cli_live_and_sweep_on_agents(tmp_path: Path) -> None:
         doc = json.loads(sweep_json.read_text())
         samples = doc["configurations"][0]["samples"]
         assert len(samples) == 2 and all(s["downtime_ms"] is not None for s in samples)
+        assert doc["options"]["agents"] == [a.address for a in procs]
         for agent in procs:
             assert wait_for(lambda a=agent: not a.etcd_pids() and not _runs_left(a.root), 30)
 
