@@ -115,6 +115,8 @@ def agent(
         host, port = parse_listen(listen)
     except ValueError as exc:
         fail(f"--listen {exc}")
+    if ":" in host:
+        fail(f"--listen {listen}: IPv6 addresses are not supported yet; use an IPv4 address or a name")
     token: str | None = None
     if token_file is not None:
         try:

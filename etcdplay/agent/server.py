@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from etcdplay import __version__
 from etcdplay.agent.api import API_VERSION, PREFIX, ClusterConfig, Faults, RunRequest, StopRequest
+from etcdplay.backend import BackendError
 from etcdplay.distributions import Distribution, DistributionError
 from etcdplay.live.etcd import EtcdBinary, EtcdMember, RaftFlags, reserved_ports
 from etcdplay.live.proxy import ProxyHub, Rule
@@ -80,7 +81,14 @@ class AgentRun:
             raise AgentProblem(500, f"cannot create {self.dir}: {exc.strerror or exc}") from None
         if not self.keep_data:
             REAPER.watch_dir(self.dir)  # removed even if the agent is SIGKILLed
-        host = agent.listen_host
+        try:
+            self._reserve(agent.listen_host)
+        except Exception as exc:
+            self.close()
+            raise AgentProblem(500, f"cannot reserve ports and proxies: {exc}") from None
+
+    def _reserve(self, host: str) -> None:
+        request = self.request
         if request.use_proxy:
             self.hub = ProxyHub(request.seed)
             self.hub.bootstrapping = True
@@ -316,6 +324,10 @@ def build_app(agent: Agent) -> Starlette:
                 return await handler(request)
             except AgentProblem as exc:
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except BackendError as exc:  # etcd would not start, a port was taken, ...
+                return JSONResponse({"error": str(exc)}, status_code=500)
+            except Exception as exc:  # one line to the controller, not a bare 500
+                return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=500)
 
         return wrapped
 
