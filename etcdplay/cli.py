@@ -341,6 +341,15 @@ def _register_sweep() -> None:
 _register_sweep()
 
 
+def _register_agent() -> None:
+    from etcdplay.agent.command import agent
+
+    app.command(help="Serve etcd members on this machine to a controller elsewhere (--agents).")(agent)
+
+
+_register_agent()
+
+
 def main() -> None:
     from etcdplay.distributions import DistributionError
     from etcdplay.report.errors import ReportError

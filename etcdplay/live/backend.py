@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etcdplay.backend import BackendError, NodeStatus, OpResult
 from etcdplay.distributions import Distribution
@@ -30,18 +30,23 @@ from etcdplay.live.etcd import (
     EtcdBinary,
     EtcdError,
     EtcdMember,
+    Member,
     RaftFlags,
     check_ports_free,
     find_etcd,
-    free_port,
+    reserved_ports,
 )
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
-from etcdplay.live.proxy import ProxyHub, Rule
+from etcdplay.live.proxy import FaultHub, ProxyHub, Rule
 from etcdplay.live.reaper import REAPER
 from etcdplay.live.workload import LiveWorkload
 from etcdplay.scenario import ClusterSpec, Scenario, WorkloadStep
 from etcdplay.trace import TraceWriter
 from etcdplay.workload import etcd_flag_args
+
+if TYPE_CHECKING:
+    from etcdplay.agent.options import AgentOptions
+    from etcdplay.agent.remote import Fleet
 
 
 def raft_flags(cluster: ClusterSpec, binary: EtcdBinary) -> tuple[RaftFlags, list[str]]:
@@ -94,6 +99,7 @@ class LiveBackend:
         use_proxy: bool = True,
         base_port: int | None = None,
         ready_timeout: float = 20.0,
+        agents: AgentOptions | None = None,
     ) -> None:
         self.etcd_bin = etcd_bin
         self.keep_data = keep_data
@@ -102,9 +108,15 @@ class LiveBackend:
         self.base_port = base_port
         self.ready_timeout = ready_timeout
         self.binary: EtcdBinary | None = None
-        self.members: list[EtcdMember] = []
+        self.members: list[Member] = []
         self.dir: Path | None = None
-        self.hub: ProxyHub | None = None
+        self.hub: FaultHub | None = None
+        # Members on other machines, each run by an `etcdplay agent` (docs/agent.md).
+        self.fleet: Fleet | None = None
+        if agents is not None:
+            from etcdplay.agent.remote import Fleet
+
+            self.fleet = Fleet(agents)
         self.trace: TraceWriter | None = None
         self.scenario: Scenario | None = None
         self.clients: dict[str, MemberClient] = {}
@@ -113,6 +125,7 @@ class LiveBackend:
         self.terms: dict[str, int] = {}
         self.leader_hint: str | None = None
         self._hash_revision: int | None = None
+        self._extra_args: list[str] = []  # the scenario's etcd_flags as arguments
         self.intended_down: set[str] = set()
         self.started_at = ""
         self.ready_after: float | None = None
@@ -131,22 +144,26 @@ class LiveBackend:
         self._closed = False
         self._urls: dict[str, str] = {}
         self._reported_exit: set[tuple[str, int]] = set()
+        self.kept_remote: list[str] = []  # agent:dir of data kept on agents (keep_data)
 
     # --- set-up ---------------------------------------------------------------
 
     def resolve_binary(self) -> EtcdBinary:
         if self.binary is None:
-            self.binary = find_etcd(self.etcd_bin)
+            self.binary = self.fleet.binary() if self.fleet is not None else find_etcd(self.etcd_bin)
         return self.binary
 
     def header_fields(self) -> dict[str, Any]:
         """What live traces add to the header (docs/trace-format.md)."""
         binary = self.resolve_binary()
-        return {
+        fields: dict[str, Any] = {
             "etcd_version": binary.version_text,
             "etcd_bin": binary.path,
             "started_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
+        if self.fleet is not None:
+            fields["agents"] = self.fleet.header()
+        return fields
 
     def start(self, scenario: Scenario, trace: TraceWriter, seed: int) -> None:
         binary = self.resolve_binary()
@@ -154,77 +171,40 @@ class LiveBackend:
         cluster = scenario.cluster
         flags, notes = raft_flags(cluster, binary)
         try:
-            extra_args = etcd_flag_args(cluster.etcd_flags)
+            self._extra_args = etcd_flag_args(cluster.etcd_flags)
         except ValueError as exc:
             raise BackendError(str(exc)) from None
-        if extra_args:
-            notes.append("etcd flags from the scenario: " + " ".join(extra_args))
+        if self._extra_args:
+            if self.fleet is not None:
+                # an agent runs etcd only with the flags it knows (docs/agent.md)
+                raise BackendError(
+                    "cluster.etcd_flags: not supported with --agents (agents pass known flags only)"
+                )
+            notes.append("etcd flags from the scenario: " + " ".join(self._extra_args))
         self.op_timeout = max(1.0, 5 * flags.election_timeout_ms / 1000)
         names = cluster.names
-        ports: list[int]
-        if self.use_proxy:
-            # The proxies listen first (their ports held from now on), so the
-            # members' free ports, picked next, can never be a proxy's port:
-            # picking member ports first and then binding proxies to port 0
-            # let the kernel hand a proxy a member's (not yet bound) port.
-            self.hub = ProxyHub(seed)
-            self.hub.bootstrapping = True
-            for name in names:
-                self.hub.add(name, 0)  # its target, the member's peer port, is set below
-        if self.base_port is not None:
-            ports = list(range(self.base_port, self.base_port + 2 * len(names)))
-            check_ports_free(ports, f"--base-port {self.base_port}")
-        else:
-            ports = []
-            while len(ports) < 2 * len(names):
-                port = free_port()
-                if port not in ports:
-                    ports.append(port)
-        try:
-            if self.data_root is not None:
-                self.data_root.mkdir(parents=True, exist_ok=True)
-            self.dir = Path(tempfile.mkdtemp(prefix="etcdplay-live-", dir=self.data_root))
-        except OSError as exc:
-            where = f"--data-dir {self.data_root}" if self.data_root is not None else "the temp directory"
-            raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
-        if not self.keep_data:
-            REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
-        self._t0, self._wall0 = time.monotonic(), time.time()
-        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        advertised: dict[str, int] = {}
-        for i, name in enumerate(names):
-            peer = ports[2 * i + 1]
-            if self.hub is not None:
-                proxy = self.hub.proxies[name]
-                proxy.target_port = peer
-                advertised[name] = proxy.port
-            else:
-                advertised[name] = peer
-        initial = ",".join(f"{n}=http://127.0.0.1:{advertised[n]}" for n in names)
         token = f"etcdplay-{secrets.token_hex(4)}"
-        for i, name in enumerate(names):
-            member = EtcdMember(
-                name,
-                binary,
-                self.dir,
-                client_port=ports[2 * i],
-                peer_port=ports[2 * i + 1],
-                advertised_peer_port=advertised[name],
-                initial_cluster=initial,
-                cluster_token=token,
-                raft=flags,
+        if self.fleet is not None:
+            members, self.hub = self.fleet.create(
+                names, flags, seed, use_proxy=self.use_proxy, keep_data=self.keep_data, cluster_token=token
             )
-            member.extra_args = extra_args  # later flags win: these override etcdplay's defaults
-            self.members.append(member)
-            self._urls[member.peer_url] = name
-            self.clients[name] = MemberClient(*member.client_endpoint, timeout=self.op_timeout)
+            self.members = list(members)
+            self._t0, self._wall0 = time.monotonic(), time.time()  # t = 0: members about to start
+            self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            where = f"members on agents {', '.join(a.name for a in self.fleet.used)}"
+        else:
+            self._create_local_members(names, flags, seed, token)
+            where = f"data in {self.dir}"
+        for member in self.members:
+            self._urls[member.peer_url] = member.name
+            self.clients[member.name] = MemberClient(*member.client_endpoint, timeout=self.op_timeout)
         trace.emit(
             self.now(),
             "note",
             text=(
                 f"etcd {binary.version_text} ({binary.path}): --heartbeat-interval="
                 f"{flags.heartbeat_ms} --election-timeout={flags.election_timeout_ms} "
-                f"--pre-vote={str(flags.pre_vote).lower()}; data in {self.dir}"
+                f"--pre-vote={str(flags.pre_vote).lower()}; {where}"
                 + ("" if self.use_proxy else "; no fault proxy (network faults unavailable)")
             ),
         )
@@ -244,8 +224,61 @@ class LiveBackend:
             text=f"cluster ready: {len(names)} members serving, {self.leader_hint} leads",
             ready_after=round(self.ready_after, 6),
         )
+        if self.fleet is not None:
+            self._note_clocks("at start")
         self._poller = threading.Thread(target=self._poll_loop, name="etcdplay-status", daemon=True)
         self._poller.start()
+
+    def _create_local_members(self, names: list[str], flags: RaftFlags, seed: int, token: str) -> None:
+        """Members on this machine: ports, the run directory, proxies (not started yet)."""
+        ports: list[int]
+        with contextlib.ExitStack() as held:
+            if self.base_port is not None:
+                ports = list(range(self.base_port, self.base_port + 2 * len(names)))
+                check_ports_free(ports, f"--base-port {self.base_port}")
+            else:
+                # Held bound until the proxies have bound port 0, so no proxy gets an etcd port.
+                ports = held.enter_context(reserved_ports(2 * len(names)))
+            self._create_local_members_on(names, flags, seed, token, ports)
+
+    def _create_local_members_on(
+        self, names: list[str], flags: RaftFlags, seed: int, token: str, ports: list[int]
+    ) -> None:
+        binary = self.resolve_binary()
+        try:
+            if self.data_root is not None:
+                self.data_root.mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="etcdplay-live-", dir=self.data_root))
+        except OSError as exc:
+            where = f"--data-dir {self.data_root}" if self.data_root is not None else "the temp directory"
+            raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
+        if not self.keep_data:
+            REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
+        self._t0, self._wall0 = time.monotonic(), time.time()
+        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        hub: ProxyHub | None = None
+        if self.use_proxy:
+            self.hub = hub = ProxyHub(seed)
+            hub.bootstrapping = True
+        advertised: dict[str, int] = {}
+        for i, name in enumerate(names):
+            peer = ports[2 * i + 1]
+            advertised[name] = hub.add(name, peer).port if hub else peer
+        initial = ",".join(f"{n}=http://127.0.0.1:{advertised[n]}" for n in names)
+        for i, name in enumerate(names):
+            member = EtcdMember(
+                name,
+                binary,
+                self.dir,
+                client_port=ports[2 * i],
+                peer_port=ports[2 * i + 1],
+                advertised_peer_port=advertised[name],
+                initial_cluster=initial,
+                cluster_token=token,
+                raft=flags,
+            )
+            member.extra_args = self._extra_args  # later flags win: these override etcdplay's defaults
+            self.members.append(member)
 
     def _wait_ready(self) -> None:
         """Every member serves clients and knows the same leader."""
@@ -269,7 +302,20 @@ class LiveBackend:
                         f"(members not ready: {', '.join(waiting) or 'none, but they disagree'})"
                     )
                 )
+            if self.fleet is not None:
+                self.fleet.raise_if_lost()
             time.sleep(0.02)
+
+    def _note_clocks(self, when: str) -> None:
+        """Each agent's clock offset (its wall clock minus ours) and error bound, as a note."""
+        assert self.fleet is not None and self.trace is not None
+        clocks = self.fleet.clocks()
+        text = "; ".join(
+            f"{c['address']} ({', '.join(c['members'])}): {c['clock_offset_ms']:+.3f} ms "
+            f"± {c['clock_error_ms']} ms"
+            for c in clocks
+        )
+        self.trace.emit(self.now(), "note", text=f"agent clocks {when}: {text}", agents=clocks)
 
     # --- observation ------------------------------------------------------------
 
@@ -300,7 +346,9 @@ class LiveBackend:
         assert trace is not None
         if int(f["id"], 16) not in self.names_by_id:
             self._learn(f["id"], member)
-        t = event.ts - self._wall0 if event.ts is not None else self.now()
+        # Remote members log on their machine's clock: subtract its offset (docs/agent.md).
+        offset = getattr(self._by_name.get(member), "clock_offset", 0.0)
+        t = event.ts - offset - self._wall0 if event.ts is not None else self.now()
         extra = {"etcd_ts": event.etcd_ts} if event.etcd_ts else {}
         if event.kind == "role":
             self.roles[member], self.terms[member] = f["role"], f["term"]
@@ -388,8 +436,15 @@ class LiveBackend:
         return time.monotonic() - self._t0
 
     def sleep(self, seconds: float) -> None:
+        fleet = self.fleet
+        if fleet is None:
+            if seconds > 0:
+                time.sleep(seconds)
+            return
+        # A lost agent ends the run at the next wait, with its name in the error.
         if seconds > 0:
-            time.sleep(seconds)
+            fleet.lost.wait(seconds)
+        fleet.raise_if_lost()
 
     def sleep_until(self, t: float) -> None:
         self.sleep(t - self.now())
@@ -400,14 +455,18 @@ class LiveBackend:
     def status(self) -> list[NodeStatus]:
         return self._probe(with_hash=True)
 
-    def _members(self, names: Sequence[str]) -> list[EtcdMember]:
+    @property
+    def _by_name(self) -> dict[str, Member]:
+        return {m.name: m for m in self.members}
+
+    def _members(self, names: Sequence[str]) -> list[Member]:
         by_name = {m.name: m for m in self.members}
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise BackendError(f"no such member(s): {', '.join(unknown)}")
         return [by_name[n] for n in names]
 
-    def _went_down(self, member: EtcdMember) -> None:
+    def _went_down(self, member: Member) -> None:
         self.intended_down.add(member.name)
         self.roles[member.name] = "down"
         if self.trace is not None:
@@ -433,7 +492,7 @@ class LiveBackend:
                 self.intended_down.discard(member.name)
                 member.restart()
 
-    def _require_proxy(self, what: str) -> ProxyHub:
+    def _require_proxy(self, what: str) -> FaultHub:
         if self.hub is None:
             raise BackendError(f"{what} needs the fault proxy, which this run was started without")
         return self.hub
@@ -475,7 +534,7 @@ class LiveBackend:
 
     # client operations ------------------------------------------------------------
 
-    def _serving_order(self, node: str | None = None) -> list[EtcdMember]:
+    def _serving_order(self, node: str | None = None) -> list[Member]:
         """The member asked for (``node``, when running), else the leader first
         (as last seen), then every other running member."""
         if node is not None:
@@ -705,12 +764,16 @@ class LiveBackend:
         with contextlib.suppress(Exception):
             list(self._pool.map(lambda m: m.stop(timeout=3.0), self.members))
         for member in self.members:
-            member.kill()
+            with contextlib.suppress(BackendError):  # an agent that is gone (docs/agent.md)
+                member.kill()
         if self._logs is not None:
             with contextlib.suppress(Exception):
                 self._logs.stop()
         if self.hub is not None:
             self.hub.close()
+        if self.fleet is not None:
+            with contextlib.suppress(Exception):
+                self.kept_remote = self.fleet.close()
         for client in self.clients.values():
             client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

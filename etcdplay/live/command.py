@@ -17,6 +17,7 @@ from typing import IO, Annotated
 
 import typer
 
+from etcdplay.agent.options import AgentCaOption, AgentsOption, TokenFileOption
 from etcdplay.backend import BackendError
 from etcdplay.repeat import BUDGET_HELP, REPEAT_HELP, UNTIL_FAIL_HELP
 from etcdplay.repeat import wanted as repeat_wanted
@@ -85,8 +86,13 @@ def live(
     repeat: Annotated[int | None, typer.Option("--repeat", min=1, help=REPEAT_HELP)] = None,
     until_fail: Annotated[bool, typer.Option("--until-fail", help=UNTIL_FAIL_HELP)] = False,
     budget: Annotated[str | None, typer.Option("--budget", help=BUDGET_HELP)] = None,
+    agents: AgentsOption = None,
+    token_file: TokenFileOption = None,
+    agent_ca: AgentCaOption = None,
 ) -> None:
-    """Run a scenario on a real etcd cluster on this machine (loopback only)."""
+    """Run a scenario on a real etcd cluster: on this machine (loopback), or on
+    `etcdplay agent`s on other machines with --agents (docs/agent.md)."""
+    from etcdplay.agent.options import agent_options, refuse_local_flags
     from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, run_repeated, trace_sink
     from etcdplay.live.backend import LiveBackend
     from etcdplay.runner import make_header, run_scenario
@@ -109,13 +115,28 @@ def live(
             fail(str(exc))
     run_seed = seed if seed is not None else (replay_seed if isinstance(replay_seed, int) else 1)
     expanded = sc.expanded(run_seed)
+    try:
+        remote = agent_options(agents, token_file, agent_ca)
+        local_flags = {"--etcd-bin": etcd_bin, "--data-dir": data_dir, "--base-port": base_port}
+        refuse_local_flags(remote, **local_flags)
+    except BackendError as exc:
+        fail(str(exc))
+
+    def new_backend(keep: bool) -> LiveBackend:
+        return LiveBackend(
+            etcd_bin,
+            keep_data=keep,
+            data_root=data_dir,
+            use_proxy=not no_proxy,
+            base_port=base_port,
+            agents=remote,
+        )
+
     if repeat_wanted(repeat, until_fail, budget):
 
         def once(one_seed: int, sink: IO[str]) -> RunResult:
             one = sc.expanded(one_seed)
-            backend = LiveBackend(
-                etcd_bin, keep_data=False, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
-            )
+            backend = new_backend(False)
             try:
                 with _sigterm_as_interrupt():
                     header = make_header(one, one_seed, "live", **backend.header_fields())
@@ -127,17 +148,20 @@ def live(
                 backend.close()
 
         run_repeated(once, run_seed, sc.name, repeat, until_fail, budget, out, report)
-    backend = LiveBackend(
-        etcd_bin, keep_data=keep_data, data_root=data_dir, use_proxy=not no_proxy, base_port=base_port
-    )
+    try:
+        backend = new_backend(keep_data)
+    except BackendError as exc:
+        fail(str(exc))
     try:
         extra = backend.header_fields()
     except BackendError as exc:
+        backend.close()
         fail(str(exc))
     if not quiet:
+        where = f" on {len(remote.addresses)} agent(s)" if remote is not None else ""
         errors.print(
             f"etcd {extra['etcd_version']} ({extra['etcd_bin']}): starting {expanded.cluster.size} "
-            f"members for [bold]{expanded.name}[/]",
+            f"members{where} for [bold]{expanded.name}[/]",
             highlight=False,
         )
     try:
@@ -158,4 +182,6 @@ def live(
         backend.close()
     if keep_data and backend.dir is not None and not quiet:
         errors.print(f"data and etcd logs kept in {backend.dir}")
+    if backend.kept_remote and not quiet:
+        errors.print(f"data and etcd logs kept on the agents: {', '.join(backend.kept_remote)}")
     finish_run(result, report, quiet, str(out) if out is not None else None)

@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -130,6 +131,26 @@ def free_port(host: str = HOST) -> int:
             return port
 
 
+@contextlib.contextmanager
+def reserved_ports(count: int, host: str = HOST) -> Iterator[list[int]]:
+    """``count`` free ports, held bound until the block ends, so that nothing
+    bound inside the block on port 0 (a fault proxy) is given one of them."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)  # a reserved port stays bound (not handed out again) but unused
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+            if port not in RESERVED_PORTS:
+                ports.append(port)
+        yield ports
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def check_ports_free(ports: list[int], what: str) -> None:
     outside = [port for port in ports if not 1 <= port <= 65535]
     if outside:
@@ -166,8 +187,8 @@ class Member(Protocol):
     def kill(self) -> None:
         """Crash: SIGKILL, nothing flushed."""
 
-    def stop(self) -> None:
-        """Graceful stop: SIGTERM, wait for exit."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Graceful stop: SIGTERM, wait for exit (SIGKILL after ``timeout`` s)."""
 
     def restart(self) -> None:
         """Start again with the persisted data (after kill or stop)."""
@@ -177,6 +198,25 @@ class Member(Protocol):
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the log, for error messages."""
+
+    # What LiveBackend also reads and calls (EtcdMember and agent.remote.RemoteMember).
+
+    @property
+    def peer_url(self) -> str:
+        """The peer URL the member advertises (the fault proxy's, when there is one)."""
+
+    @property
+    def exit_code(self) -> int | None: ...
+
+    @property
+    def starts(self) -> int:
+        """How many times the member was started (a restart is a new life)."""
+
+    def startup_problem(self) -> str | None:
+        """A one-line diagnosis when the process has exited, else None."""
+
+    def describe_failure(self, why: str) -> str:
+        """A member that did not come up: why, where, and its log's last lines."""
 
 
 # --- process hygiene: nothing outlives etcdplay -----------------------------------
@@ -234,8 +274,15 @@ class EtcdMember:
         initial_cluster: str,
         cluster_token: str,
         raft: RaftFlags,
+        listen_host: str = HOST,
+        peer_listen_host: str | None = None,
+        advertise_host: str = HOST,
     ) -> None:
         self.name = name
+        # Loopback unless an agent (etcdplay.agent) serves members to other machines.
+        self.listen_host = listen_host
+        self.peer_listen_host = peer_listen_host or listen_host
+        self.advertise_host = advertise_host
         self.binary = binary
         self.dir = root / name
         self.data_dir = self.dir / "data"
@@ -256,11 +303,11 @@ class EtcdMember:
 
     @property
     def client_endpoint(self) -> tuple[str, int]:
-        return (HOST, self.client_port)
+        return (self.advertise_host, self.client_port)
 
     @property
     def peer_url(self) -> str:
-        return f"http://{HOST}:{self.advertised_peer_port}"
+        return f"http://{self.advertise_host}:{self.advertised_peer_port}"
 
     @property
     def running(self) -> bool:
@@ -276,14 +323,13 @@ class EtcdMember:
         return self._proc.poll() if self._proc is not None else None
 
     def command(self) -> list[str]:
-        client = f"http://{HOST}:{self.client_port}"
         args = [
             self.binary.path,
             f"--name={self.name}",
             f"--data-dir={self.data_dir}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls=http://{HOST}:{self.peer_port}",
+            f"--listen-client-urls=http://{self.listen_host}:{self.client_port}",
+            f"--advertise-client-urls=http://{self.advertise_host}:{self.client_port}",
+            f"--listen-peer-urls=http://{self.peer_listen_host}:{self.peer_port}",
             f"--initial-advertise-peer-urls={self.peer_url}",
             f"--initial-cluster={self.initial_cluster}",
             f"--initial-cluster-token={self.cluster_token}",
@@ -383,7 +429,7 @@ class EtcdMember:
         tail = self.log_tail(40)
         if "address already in use" in tail:
             ports = ", ".join(str(p) for p in (self.client_port, self.peer_port))
-            return f"a port is already in use (client/peer ports {ports} on {HOST})"
+            return f"a port is already in use (client/peer ports {ports} on {self.listen_host})"
         return f"etcd exited with code {self.exit_code}"
 
     def describe_failure(self, why: str) -> str:

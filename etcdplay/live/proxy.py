@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from etcdplay.distributions import Distribution
 
@@ -55,6 +55,21 @@ _MAX_HEADER = 64 * 1024
 class Rule:
     blackhole: bool = False
     delay: Distribution | None = None
+
+
+class FaultHub(Protocol):
+    """What LiveBackend needs from the fault proxies: this process's ProxyHub, or
+    the agents' hubs on other machines (etcdplay.agent.remote.RemoteFaults)."""
+
+    bootstrapping: bool
+
+    def learn(self, member_id: str, name: str) -> None: ...
+
+    def set_rules(self, rules: dict[tuple[str, str], Rule]) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ProxyHub:
@@ -68,6 +83,9 @@ class ProxyHub:
         self.active = False  # any rule at all: the fast path checks only this
         self.ids: dict[str, str] = {}  # member id (hex) -> name
         self.proxies: dict[str, FaultProxy] = {}
+        # Every member of the cluster, when this hub fronts only some of them
+        # (an agent's): who counts as "every other member" for isolation.
+        self.peers: set[str] = set()
         self.links: set[_Link] = set()
         self._started = False
         self.bytes_dropped = 0
@@ -105,16 +123,18 @@ class ProxyHub:
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout)
 
-    def add(self, name: str, target_port: int, host: str = "127.0.0.1") -> FaultProxy:
+    def add(
+        self, name: str, target_port: int, host: str = "127.0.0.1", target_host: str | None = None
+    ) -> FaultProxy:
         """A proxy for member ``name`` forwarding to ``target_port``; it listens
-        at once on a free port (``proxy.port``)."""
+        at once on a free port (``proxy.port``) on ``host``."""
         self.start()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, 0))
         sock.listen(128)
         sock.setblocking(False)
-        proxy = FaultProxy(self, name, host, target_port, sock)
+        proxy = FaultProxy(self, name, target_host or host, target_port, sock)
         asyncio.run_coroutine_threadsafe(proxy._serve(), self._loop).result(10)
         self.proxies[name] = proxy
         return proxy
@@ -169,7 +189,7 @@ class ProxyHub:
         return rule is not None and rule.blackhole
 
     def _isolated(self, dst: str) -> bool:
-        others = [n for n in self.proxies if n != dst]
+        others = [n for n in (self.peers or self.proxies) if n != dst]
         return bool(others) and all(
             (r := self.rules.get((o, dst))) is not None and r.blackhole for o in others
         )

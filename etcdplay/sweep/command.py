@@ -11,6 +11,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from etcdplay.agent.options import (
+    AgentCaOption,
+    AgentOptions,
+    AgentsOption,
+    TokenFileOption,
+    agent_options,
+)
+from etcdplay.backend import BackendError
 from etcdplay.distributions import DistributionError
 from etcdplay.files import OutputError, check_distinct
 from etcdplay.scenario import ScenarioError
@@ -46,7 +54,7 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SweepError, ScenarioError, DistributionError, OutputError) as exc:
+        except (SweepError, ScenarioError, DistributionError, OutputError, BackendError) as exc:
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             _err().print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -167,6 +175,9 @@ def failover(
         typer.Option(help="a sweep JSON (e.g. from --backend live) to show beside this run"),
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+    agents: AgentsOption = None,
+    token_file: TokenFileOption = None,
+    agent_ca: AgentCaOption = None,
 ) -> None:
     """The leader-failover benchmark (Ongaro's dissertation, leader election).
 
@@ -176,6 +187,12 @@ def failover(
     """
     if backend not in ("sim", "live"):
         raise SweepError(f"--backend {backend!r}: use 'sim' or 'live'")
+    if agents is not None and backend != "live":
+        raise SweepError("--agents: only with --backend live")
+    try:
+        remote = agent_options(agents, token_file, agent_ca)
+    except BackendError as exc:
+        raise SweepError(str(exc)) from None
     check_distinct([("--json", json_out), ("--plot", plot_out)], compare or [])
     if timer not in fo.TIMERS:
         raise SweepError(f"--timer {timer!r}: use one of {', '.join(fo.TIMERS)}")
@@ -210,13 +227,18 @@ def failover(
         params=[c.to_dict() for c in configs],
         trials=n_trials,
         seed=seed,
-        options={"timer": timer, "pre_vote": pre_vote, "check_quorum": check_quorum},
+        options={
+            "timer": timer,
+            "pre_vote": pre_vote,
+            "check_quorum": check_quorum,
+            **({"agents": list(remote.addresses)} if remote is not None else {}),
+        },
     )
     json_path = str(json_out) if json_out else None
     if backend == "live":
         outcome = consume(
             sweep,
-            _live_samples(sweep, configs),
+            _live_samples(sweep, configs, remote),
             fo.FailoverAggregate,
             json_path=json_path,
             progress=progress,
@@ -266,7 +288,7 @@ def failover(
 
 
 def _live_samples(
-    sweep: Sweep, configs: list[fo.FailoverConfig]
+    sweep: Sweep, configs: list[fo.FailoverConfig], agents: AgentOptions | None = None
 ) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
     """Trials on a real etcd cluster, one cluster per configuration, one at a time."""
     from etcdplay.sweep import live_trials
@@ -277,7 +299,11 @@ def _live_samples(
         raise SweepError("--backend live: the live backend (etcdplay.live) is not available") from None
     for index, config in enumerate(configs):
         seeds = [sweep.seed_fn(sweep.seed, index, trial) for trial in range(sweep.trials)]
-        for trial, sample in enumerate(live_trials.run_trials(config, seeds, LiveBackend())):
+        try:
+            backend = LiveBackend(agents=agents)
+        except BackendError as exc:
+            raise SweepError(str(exc)) from None
+        for trial, sample in enumerate(live_trials.run_trials(config, seeds, backend)):
             yield Chunk(index, trial, trial + 1), [{"trial": trial, "seed": seeds[trial], **sample}]
 
 

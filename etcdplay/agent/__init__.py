@@ -1,0 +1,1 @@
+"""etcdplay agent: etcd members on other machines (docs/agent.md)."""
