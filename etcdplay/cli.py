@@ -214,6 +214,15 @@ def simulate(
 app.command()(live)
 
 
+def _register_terminal() -> None:
+    from etcdplay.terminal.command import terminal
+
+    app.command(help="Play with a cluster in a terminal UI: kill, partition, stress, put/get.")(terminal)
+
+
+_register_terminal()
+
+
 def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
     from etcdplay.summary import print_summary

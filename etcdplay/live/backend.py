@@ -102,6 +102,7 @@ class LiveBackend:
         self.names_by_id: dict[int, str] = {}
         self.roles: dict[str, str] = {}
         self.terms: dict[str, int] = {}
+        self.db_sizes: dict[str, int] = {}  # member -> db size in bytes, from the last status poll
         self.leader_hint: str | None = None
         self.intended_down: set[str] = set()
         self.started_at = ""
@@ -305,6 +306,7 @@ class LiveBackend:
             self._pool,
             timeout,
             with_hash,
+            self.db_sizes,
         )
         for s in statuses:
             if s.role == "leader":
@@ -334,7 +336,9 @@ class LiveBackend:
         t = self.now()
         statuses = self._probe(with_hash=True)
         for s in statuses:
-            self.trace.emit(t, "status", s.name, **s.as_fields())
+            size = self.db_sizes.get(s.name) if s.running else None
+            extra = {"db_size": size} if size is not None else {}
+            self.trace.emit(t, "status", s.name, **s.as_fields(), **extra)
         for member in self.members:
             code = member.exit_code
             if code is not None and member.name not in self.intended_down:
