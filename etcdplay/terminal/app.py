@@ -108,7 +108,8 @@ class TerminalApp(App[None]):
     .spark { height: 1; }
     .spark Static { width: 22; }
     .spark Sparkline { width: 1fr; }
-    #log { height: 1fr; min-height: 3; border-top: solid $secondary; scrollbar-size-vertical: 1; }
+    #log { height: 1fr; min-height: 3; border-top: solid $secondary; scrollbar-size-vertical: 1;
+           overflow-x: hidden; }
     """
     BINDINGS = [
         *[Binding(key, action, SHORT[key], key_display=KEY_NAMES.get(key)) for key, action, _ in KEYS],

@@ -12,6 +12,7 @@ from rich.markup import escape
 from etcdplay.scenario import Scenario, ScenarioError, from_dict, load
 
 EXIT_BAD_INPUT = 2
+MAX_SIZE = 25  # the scenario model's limit
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -23,7 +24,7 @@ def _fail(message: str) -> typer.Exit:
 def session_scenario(name: str | None, size: int | None) -> Scenario:
     """The scenario to play: a built-in lesson or file, or a bare cluster of ``size``."""
     if name is None:
-        return from_dict({"name": "terminal", "cluster": {"size": size or 3}}, "--size")
+        return from_dict({"name": "terminal", "cluster": {"size": 3 if size is None else size}}, "--size")
     scenario = load(name)
     if size is None or size == scenario.cluster.size:
         return scenario
@@ -53,12 +54,14 @@ def terminal(
         raise _fail("--speed: real etcd runs in real time (simulator only)")
     if speed is not None and not 0.001 <= speed <= 1000:
         raise _fail(f"--speed {speed:g}: use a value from 0.001 to 1000 (1 = real time)")
+    if size is not None and not 1 <= size <= MAX_SIZE:
+        raise _fail(f"--size {size}: use 1 to {MAX_SIZE} members")
     if not 1 <= fps <= 60:
         raise _fail(f"--fps {fps:g}: use a value from 1 to 60")
     try:
         sc = session_scenario(scenario, size)
     except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail("; ".join(line.strip() for line in str(exc).splitlines())) from None
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise _fail("etcdplay terminal needs an interactive terminal (try 'etcdplay simulate' for scripts)")
 

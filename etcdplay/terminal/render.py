@@ -38,7 +38,7 @@ def group_labels(view: ClusterView) -> dict[str, str]:
 
 def member_title(member: MemberView, selected: bool, group: str | None) -> str:
     mark = f"{SELECTED_MARK} " if selected else ""
-    return f"{mark}{member.name}" + (f" [{group}]" if group else "")
+    return f"{mark}{member.name}" + (f" ({group})" if group else "")
 
 
 def _num(value: object) -> str:
