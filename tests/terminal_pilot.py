@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,3 +50,60 @@ def panel(app: TerminalApp, name: str) -> str:
 def panel_hash(app: TerminalApp, name: str) -> str | None:
     match = re.search(r"#([0-9a-f]{8})", panel(app, name))
     return match.group(1) if match else None
+
+
+# --- the real command in a pseudo-terminal -------------------------------------------
+
+
+def in_terminal(args: list[str], size: tuple[int, int] = (80, 24)) -> tuple[subprocess.Popen[bytes], int]:
+    """``etcdplay terminal ARGS`` on a new pseudo-terminal of ``size``; returns
+    the process and the terminal's (non-blocking) controlling side."""
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "etcdplay", "terminal", *args],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(child_fd)
+    os.set_blocking(main_fd, False)
+    return child, main_fd
+
+
+def read_until(fd: int, pattern: bytes, timeout: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while pattern not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {pattern!r} on the screen within {timeout:g} s: {seen[-400:]!r}")
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.05)
+            continue
+        except OSError:  # the child closed the terminal
+            break
+        seen += chunk
+    return seen
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:  # nothing more now (or the child closed the terminal)
+        pass
+
+
+def wait_exit(child: subprocess.Popen[bytes], fd: int, timeout: float) -> int:
+    """The exit status, reading the terminal meanwhile (a full one would block the app)."""
+    deadline = time.monotonic() + timeout
+    while child.poll() is None and time.monotonic() < deadline:
+        _drain(fd)
+        time.sleep(0.05)
+    return child.wait(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terminal_pilot import panel, panel_hash, shown, shown_leader, until
+from terminal_pilot import (
+    PATIENCE,
+    in_terminal,
+    panel,
+    panel_hash,
+    read_until,
+    shown,
+    shown_leader,
+    until,
+    wait_exit,
+)
 from textual.pilot import Pilot
 from textual.widgets import Input
 from typer.testing import CliRunner
@@ -256,3 +267,16 @@ def test_a_refused_command_is_shown_and_play_goes_on() -> None:
         await until(pilot, lambda: "8x" in shown(app, "top"), "the new speed")
 
     play(script)
+
+
+def test_the_command_in_a_terminal_stops_on_ctrl_c() -> None:
+    child, fd = in_terminal(["--size", "3", "--seed", "4", "--speed", "2"])
+    try:
+        read_until(fd, b"LEADER", PATIENCE)
+        os.write(fd, b"\x03")
+        assert wait_exit(child, fd, PATIENCE) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(fd)
