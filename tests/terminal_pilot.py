@@ -29,7 +29,13 @@ async def until(
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            app = pilot.app
+            said = getattr(app, "last_result", "")
+            log = getattr(app, "log_widget", None)
+            tail = [line.text for line in log.lines[-8:]] if log is not None else []
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what} (last result: {said!r}; log: {tail})"
+            )
         await pilot.pause(0.05)
 
 
