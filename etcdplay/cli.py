@@ -285,6 +285,15 @@ def run_repeated(
     raise typer.Exit(code)
 
 
+def _register_terminal() -> None:
+    from etcdplay.terminal.command import terminal
+
+    app.command(help="Play with a cluster in a terminal UI: kill, partition, stress, put/get.")(terminal)
+
+
+_register_terminal()
+
+
 def finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None = None) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
     try:
