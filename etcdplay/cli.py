@@ -214,6 +214,15 @@ def simulate(
 app.command()(live)
 
 
+def _register_web() -> None:
+    from etcdplay.web.command import web
+
+    app.command()(web)
+
+
+_register_web()
+
+
 def finish_run(result: RunResult, report: Path | None, quiet: bool) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
     from etcdplay.summary import print_summary

@@ -50,6 +50,7 @@ class MemberStatus:
     commit: int  # etcd's raftIndex
     applied: int | None
     revision: int
+    db_size: int | None = None  # bytes of the backend database file
 
 
 def _reason(exc: BaseException) -> str:
@@ -111,6 +112,7 @@ class MemberClient:
                 commit=int(resp.raftIndex),
                 applied=_applied_index(resp),
                 revision=int(resp.header.revision),
+                db_size=int(resp.dbSize),
             )
 
         return self._call(call)

@@ -254,6 +254,7 @@ def poll_status(
                 revision=p.revision,
                 keys=p.keys,
                 hash=digest,
+                db_size=s.db_size,
             )
         )
     return out, common
