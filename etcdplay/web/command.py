@@ -150,7 +150,13 @@ def web(
         errors.print("interrupted: every etcd member stopped", highlight=False)
         raise typer.Exit(130) from None
     try:
-        serve(source, sock, host, token, open_browser=not no_open)
+        # uvicorn stops on Ctrl-C/SIGTERM, then raises the signal again once
+        # it is done: as KeyboardInterrupt here (SIGTERM too), so the cluster
+        # is always closed below.
+        with _sigterm_as_interrupt():
+            serve(source, sock, host, token, open_browser=not no_open)
+    except KeyboardInterrupt:
+        pass
     finally:
         source.close()
         sock.close()

@@ -567,8 +567,12 @@
 
   function renderPlayed() {
     $("played").innerHTML = (S.played || []).map((s) => {
-      const { at, action, note, ...rest } = s;
-      const args = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+      const { at, action, note, target, groups, ...rest } = s;
+      const parts = [];
+      if (target !== undefined) parts.push(Array.isArray(target) ? target.join(",") : target);
+      if (groups) parts.push(groups.map((g) => g.join(",")).join(" | "));
+      for (const [k, v] of Object.entries(rest)) parts.push(`${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+      const args = parts.join(" ");
       return `<li>${at.toFixed(3)} s ${escapeHtml(action)} ${escapeHtml(args)}</li>`;
     }).join("");
   }
