@@ -81,7 +81,9 @@ def create_app(hub: Hub, hosts: set[str], token: str | None = None) -> Guard:
             return PlainTextResponse(str(exc), status_code=404)
         name = _download_name(hub, ".toml")
         return Response(
-            body, media_type="application/toml", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+            body,
+            media_type="application/toml",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     async def socket(websocket: WebSocket) -> None:

@@ -52,7 +52,7 @@ def build_source(
     """The session (or trace player) the page will show, started. Raises
     ``BadInput`` for what the user must change."""
     from etcdplay.play import PlaySession, SessionError
-    from etcdplay.scenario import ClusterSpec, Scenario, ScenarioError, from_dict, load
+    from etcdplay.scenario import ScenarioError, from_dict, load
     from etcdplay.trace import TraceError
     from etcdplay.web.replay import TracePlayer
     from etcdplay.web.source import SessionSource
@@ -61,7 +61,9 @@ def build_source(
         raise BadInput("--speed must be from 0.001 to 1000 (1 = real time)")
     if trace is not None:
         if live or scenario or size is not None or seed is not None:
-            raise BadInput("--trace replays a recorded run: give no --live, --scenario, --size or --seed with it")
+            raise BadInput(
+                "--trace replays a recorded run: give no --live, --scenario, --size or --seed with it"
+            )
         try:
             player = TracePlayer(trace, speed=speed)
         except TraceError as exc:
@@ -69,7 +71,12 @@ def build_source(
         player.start()
         return player
     try:
-        sc = load(scenario) if scenario else Scenario(name="web", cluster=ClusterSpec(size=size or DEFAULT_SIZE))
+        if scenario:
+            sc = load(scenario)
+        else:
+            sc = from_dict(
+                {"name": "web", "cluster": {"size": DEFAULT_SIZE if size is None else size}}, "--size"
+            )
         if size is not None and scenario:
             data = sc.to_dict()
             data.setdefault("cluster", {})["size"] = size
@@ -101,11 +108,16 @@ def web(
     ] = None,
     size: Annotated[int | None, typer.Option(help=f"number of members (default {DEFAULT_SIZE})")] = None,
     speed: Annotated[
-        float, typer.Option(help="simulated seconds per real second (0.25: slow motion; simulator and --trace)")
+        float,
+        typer.Option(help="simulated seconds per real second (0.25: slow motion; simulator and --trace)"),
     ] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="random seed (default: a new one, shown on the page)")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="random seed (default: a new one, shown on the page)")
+    ] = None,
     live: Annotated[bool, typer.Option("--live", help="real etcd members on this machine")] = False,
-    trace: Annotated[Path | None, typer.Option("--trace", help="replay a recorded trace (JSON Lines)")] = None,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="replay a recorded trace (JSON Lines)")
+    ] = None,
     host: Annotated[
         str, typer.Option(help="address to listen on; anything but loopback needs the printed token")
     ] = "127.0.0.1",
@@ -113,7 +125,9 @@ def web(
     no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser")] = False,
     etcd_bin: Annotated[
         str | None,
-        typer.Option("--etcd-bin", help="etcd binary for --live (default: $ETCDPLAY_ETCD_BIN, then etcd on PATH)"),
+        typer.Option(
+            "--etcd-bin", help="etcd binary for --live (default: $ETCDPLAY_ETCD_BIN, then etcd on PATH)"
+        ),
     ] = None,
 ) -> None:
     """Play with a Raft cluster in the browser: simulated (default), real etcd (--live) or a trace."""

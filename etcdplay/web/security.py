@@ -12,6 +12,7 @@ then as a cookie the server sets).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 from collections.abc import Iterable
@@ -41,10 +42,8 @@ def allowed_hosts(bind_host: str, port: int) -> set[str]:
         # Bound to every interface: the machine's own names and addresses.
         hostname = socket.gethostname()
         names.update({hostname, socket.getfqdn()})
-        try:
-            names.update(info[4][0] for info in socket.getaddrinfo(hostname, None))
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(hostname, None))
     return {_with_port(str(n), port) for n in names if n}
 
 
@@ -81,7 +80,10 @@ class Guard:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))],
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"%d" % len(body)),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
