@@ -75,7 +75,7 @@ def build_source(
             sc = load(scenario)
         else:
             sc = from_dict(
-                {"name": "web", "cluster": {"size": DEFAULT_SIZE if size is None else size}}, "--size"
+                {"name": "playground", "cluster": {"size": DEFAULT_SIZE if size is None else size}}, "--size"
             )
         if size is not None and scenario:
             data = sc.to_dict()

@@ -33,7 +33,7 @@
     flights: new Map(), pool: [], nodes: [], pos: {}, els: {},
     inbox: [], dirty: true, series: null, chartsDirty: false, chartsAt: 0,
     nextId: 1, pending: new Map(), played: [], lesson: [], ws: null, logKeys: {},
-    stats: { frames: 0, batches: 0, messagesSeen: 0, flightsMoved: 0, charted: 0, hellos: 0, errors: 0 },
+    stats: { frames: 0, batches: 0, messagesSeen: 0, flightsMoved: 0, charted: 0, hellos: 0, errors: 0, workMs: 0 },
   };
   window.__etcdplay = S;
 
@@ -358,14 +358,18 @@
       const base = d.type.replace(/-resp$/, "");
       const colour = MESSAGE_COLOURS[base] || "#555";
       const response = d.type.endsWith("-resp") || d.type === "read-reply";
-      el.style.display = "";
+      if (el.style.display === "none") el.style.display = "";
       el.setAttribute("cx", x.toFixed(1));
       el.setAttribute("cy", y.toFixed(1));
-      el.setAttribute("r", d.dropped ? 6 : (d.type === "heartbeat" || base === "heartbeat" ? 3.5 : 5));
-      el.setAttribute("fill", d.dropped ? "#c62f2f" : (response ? "#fff" : colour));
-      el.setAttribute("stroke", d.dropped ? "#fff" : colour);
-      el.setAttribute("stroke-width", response ? 2 : 1);
-      el.dataset.type = d.type;
+      // the look changes only when this pooled dot shows another message
+      const look = d.dropped ? "dropped" : d.type;
+      if (el.dataset.type !== look) {
+        el.setAttribute("r", d.dropped ? 6 : (base === "heartbeat" ? 3.5 : 5));
+        el.setAttribute("fill", d.dropped ? "#c62f2f" : (response ? "#fff" : colour));
+        el.setAttribute("stroke", d.dropped ? "#fff" : colour);
+        el.setAttribute("stroke-width", response ? 2 : 1);
+        el.dataset.type = look;
+      }
     }
     S.drawnFlights = drawn.length;
   }
@@ -649,6 +653,7 @@
   // --- the frame loop ------------------------------------------------------------------
 
   function frame() {
+    const began = performance.now();
     S.stats.frames++;
     drain();
     if (S.info && S.view) {
@@ -674,6 +679,7 @@
         renderCharts();
       }
     }
+    S.stats.workMs += performance.now() - began;
     requestAnimationFrame(frame);
   }
 
