@@ -46,6 +46,7 @@ def page(browser: Any, server: WebServer) -> Iterator[tuple[Any, PageWatch]]:
         viewport={"width": 1500, "height": 1300}, accept_downloads=True, bypass_csp=True
     )
     pg = context.new_page()
+    pg.set_default_timeout(MS)
     watch = PageWatch(pg, server.origin)
     pg.goto(server.url)
     yield pg, watch
@@ -206,6 +207,7 @@ def test_scrub_back_to_see_the_old_leader(page: Any) -> None:
 def test_several_tabs_see_the_same_cluster(browser: Any, server: WebServer, page: Any) -> None:
     pg, _ = page
     other = browser.new_page(bypass_csp=True)
+    other.set_default_timeout(MS)
     watch = PageWatch(other, server.origin)
     other.goto(server.url)
     wait_js(other, "document.getElementById('leader').textContent.startsWith('n')")
@@ -275,8 +277,9 @@ def test_branch_from_a_past_moment(page: Any) -> None:
 
 
 def test_a_lesson_with_its_prose_pause_step_and_speed(browser: Any) -> None:
-    with web_server("--scenario", "leader-failure", "--seed", "3", "--speed", "2") as s:
+    with web_server("--scenario", "leader-failure", "--seed", "3") as s:
         pg = browser.new_page(viewport={"width": 1400, "height": 1100}, bypass_csp=True)
+        pg.set_default_timeout(MS)
         watch = PageWatch(pg, s.origin)
         pg.goto(s.url)
         wait_js(pg, "!document.getElementById('lesson').hidden")
@@ -321,8 +324,9 @@ def test_replay_a_trace_file_in_the_page(browser: Any, tmp_path: Path) -> None:
         cwd=str(ROOT),
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    with web_server("--trace", str(trace), "--speed", "4") as s:
+    with web_server("--trace", str(trace), "--speed", "2") as s:
         pg = browser.new_page(bypass_csp=True)
+        pg.set_default_timeout(MS)
         watch = PageWatch(pg, s.origin)
         pg.goto(s.url)
         wait_js(pg, "document.getElementById('mode').textContent.startsWith('replay')")

@@ -140,6 +140,9 @@ class Hub:
         client.put(_dumps(self.hello()))
         self.clients.add(client)
         client.task = asyncio.create_task(client.pump())
+        joined = getattr(self.source, "viewer_joined", None)
+        if callable(joined):
+            joined()
         return client
 
     async def leave(self, client: Client) -> None:

@@ -40,7 +40,10 @@ class TracePlayer:
         self._released = 0  # events[: _released] have been shown
         self._base = 0.0  # virtual time at ``_wall``
         self._wall = time.monotonic()
-        self._paused = False
+        # The recording starts playing when the first tab opens: a short
+        # trace would otherwise be over before the browser has loaded the page.
+        self._paused = True
+        self._started = False
         self._watchers: list[Callable[[Event], None]] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -68,6 +71,11 @@ class TracePlayer:
         with self._lock:
             self._base, self._wall, self._paused = t, time.monotonic(), paused
         self._wake.set()
+
+    def viewer_joined(self) -> None:
+        if not self._started:
+            self._started = True
+            self._set_clock(0.0, False)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._play, name="etcdplay-replay", daemon=True)

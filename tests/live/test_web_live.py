@@ -26,6 +26,7 @@ def test_the_page_on_real_etcd() -> None:
         with sync_api.sync_playwright() as p:
             browser = launch_chromium(p)
             pg = browser.new_page(viewport={"width": 1400, "height": 1100}, bypass_csp=True)
+            pg.set_default_timeout(MS)
             watch = PageWatch(pg, server.origin)
             pg.goto(server.url)
             pg.wait_for_function("document.getElementById('leader').textContent.startsWith('n')", timeout=MS)
