@@ -60,7 +60,9 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1500, "height": 1200}, bypass_csp=True)
         watch = PageWatch(page, server.origin)
         page.goto(server.url)
-        page.wait_for_function("document.getElementById('leader').textContent.startsWith('n')", timeout=90_000)
+        page.wait_for_function(
+            "document.getElementById('leader').textContent.startsWith('n')", timeout=90_000
+        )
         count = int(args.rate * (args.seconds + 10))
         page.fill("#stress-count", str(count))
         page.evaluate(
@@ -79,7 +81,8 @@ def main() -> None:
         s1, b1 = cpu_seconds([server_proc]), cpu_seconds(browsers)
         stats1 = page.evaluate("({...window.__etcdplay.stats})")
         keys = page.evaluate(
-            "Math.max(...[...document.querySelectorAll('#members tbody tr')].map(r => Number(r.children[7].textContent) || 0))"
+            "Math.max(...[...document.querySelectorAll('#members tbody tr')]"
+            ".map(r => Number(r.children[7].textContent) || 0))"
         )
         browser.close()
 
@@ -94,8 +97,12 @@ def main() -> None:
         "batches_per_s": round(rate("batches"), 1),
         "peer_messages_per_s_shown": round(rate("messagesSeen"), 0),
         "chart_redraws_per_s": round(rate("charted"), 2),
-        "page_work_ms_per_frame": round((stats1["workMs"] - stats0["workMs"]) / max(1, stats1["frames"] - stats0["frames"]), 2),
-        "chart_ms_per_redraw": round((stats1["chartMs"] - stats0["chartMs"]) / max(1, stats1["charted"] - stats0["charted"]), 1),
+        "page_work_ms_per_frame": round(
+            (stats1["workMs"] - stats0["workMs"]) / max(1, stats1["frames"] - stats0["frames"]), 2
+        ),
+        "chart_ms_per_redraw": round(
+            (stats1["chartMs"] - stats0["chartMs"]) / max(1, stats1["charted"] - stats0["charted"]), 1
+        ),
         "server_cpu_percent_of_one_core": round(100 * (s1 - s0) / wall, 1),
         "chromium_cpu_percent_of_one_core": round(100 * (b1 - b0) / wall, 1),
         "keys_at_end": keys,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-from web_server import PageWatch, launch_chromium, web_server  # noqa: E402
+from playwright.sync_api import sync_playwright
+from web_server import PageWatch, launch_chromium, web_server
 
 
 def main() -> None:
@@ -31,7 +31,9 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1500, "height": 1180}, bypass_csp=True)
         watch = PageWatch(page, server.origin)
         page.goto(server.url)
-        page.wait_for_function("document.getElementById('leader').textContent.startsWith('n')", timeout=90_000)
+        page.wait_for_function(
+            "document.getElementById('leader').textContent.startsWith('n')", timeout=90_000
+        )
         if not args.scenario:
             page.fill("#stress-count", "400")
             page.select_option("#stress-node", "n3")
@@ -39,7 +41,9 @@ def main() -> None:
             page.fill("#key", "greeting")
             page.fill("#value", "hello, raft")
             page.click("#put")
-            page.wait_for_function("document.getElementById('kv-result').className !== 'result'", timeout=90_000)
+            page.wait_for_function(
+                "document.getElementById('kv-result').className !== 'result'", timeout=90_000
+            )
             time.sleep(2)
             page.select_option("#node", str(page.text_content("#leader")))
             page.click("button[data-act=kill]")

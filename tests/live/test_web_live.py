@@ -40,7 +40,9 @@ def test_the_page_on_real_etcd() -> None:
                 "[...document.querySelectorAll('#members tbody td.live-only')].some(td => /B$/.test(td.textContent))",
                 timeout=MS,
             )
-            pg.wait_for_function("document.getElementById('hashes').textContent === 'hashes agree'", timeout=MS)
+            pg.wait_for_function(
+                "document.getElementById('hashes').textContent === 'hashes agree'", timeout=MS
+            )
             old = str(pg.text_content("#leader"))
             pg.select_option("#node", old)
             pg.click("button[data-act=kill]")
@@ -66,9 +68,7 @@ def test_the_page_on_real_etcd() -> None:
             assert "ms" in str(pg.text_content("#kv-result"))
             assert watch.errors == [] and watch.foreign == []
             browser.close()
-        members = [
-            c for c in psutil.Process(server.proc.pid).children(recursive=True) if "etcd" in c.name()
-        ]
+        members = [c for c in psutil.Process(server.proc.pid).children(recursive=True) if "etcd" in c.name()]
         assert len(members) == 2  # the killed one is gone already
         data = {Path(a.split("=", 1)[1]) for m in members for a in m.cmdline() if a.startswith("--data-dir")}
         assert data and all(d.exists() for d in data)
