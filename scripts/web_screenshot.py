@@ -29,6 +29,7 @@ def main() -> None:
     with web_server("--seed", "7", "--speed", args.speed, *extra) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1180}, bypass_csp=True)
+        page.set_default_timeout(180_000)  # a loaded machine
         watch = PageWatch(page, server.origin)
         page.goto(server.url)
         page.wait_for_function(

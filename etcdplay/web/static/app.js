@@ -659,6 +659,15 @@
     S.stats.chartMs += performance.now() - began;
   }
 
+  // Charts may take at most a fifth of the page's time: where a redraw is slow
+  // (a loaded machine, software rendering) they are redrawn less often, and the
+  // cluster's animation stays smooth.
+  function chartInterval() {
+    const { charted, chartMs } = S.stats;
+    const perChart = charted ? chartMs / charted : 0;
+    return Math.max(CHART_EVERY_MS, 5 * CHARTS.length * perChart);
+  }
+
   // --- the frame loop ------------------------------------------------------------------
 
   function frame() {
@@ -683,7 +692,7 @@
       if (S.scrub === null) slider.value = max;
       const wall = performance.now();
       if (S.chartQueue.length) renderChart(S.chartQueue.shift());
-      else if (S.chartsDirty && wall - S.chartsAt > CHART_EVERY_MS) {
+      else if (S.chartsDirty && wall - S.chartsAt > chartInterval()) {
         S.chartsAt = wall;
         S.chartsDirty = false;
         S.chartQueue = CHARTS.slice();
