@@ -18,7 +18,8 @@
   // A message that flies for less than this (in wall time) is stretched to
   // it, or it could never be seen; slower ones move at their true pace.
   const MIN_FLIGHT_MS = 450;
-  const MAX_FLIGHTS = 400;
+  const MAX_FLIGHTS = 200; // more is a blur, and costs frames
+  const TABLES_EVERY_MS = 250; // members' table and logs: text, read at a human pace
   const MAX_EVENT_ROWS = 300;
   const MAX_POINTS = 1200; // per member and chart: 5 minutes of status
   const MAX_LATENCY_POINTS = 600; // one SVG dot each: the last 6 s at 100 writes/s
@@ -32,7 +33,7 @@
     info: null, view: null, now: 0, recvWall: 0, paused: false, speed: 1,
     scrub: null, snapshot: null, seekBusy: false, seekWanted: null,
     flights: new Map(), pool: [], nodes: [], pos: {}, els: {},
-    inbox: [], dirty: true, series: null, chartsDirty: false, chartsAt: 0, chartQueue: [],
+    inbox: [], dirty: true, series: null, chartsDirty: false, chartsAt: 0, chartQueue: [], tablesDirty: false, tablesAt: 0,
     nextId: 1, pending: new Map(), played: [], lesson: [], ws: null, logKeys: {},
     stats: { frames: 0, batches: 0, messagesSeen: 0, flightsMoved: 0, charted: 0, hellos: 0, errors: 0, workMs: 0, chartMs: 0 },
   };
@@ -677,11 +678,17 @@
     if (S.info && S.view) {
       const vt = virtualNow();
       const view = shownView();
+      const wall0 = performance.now();
       if (S.dirty) {
         renderCluster(view);
+        S.tablesDirty = true;
+        S.dirty = false;
+      }
+      if (S.tablesDirty && (S.scrub !== null || wall0 - S.tablesAt > TABLES_EVERY_MS)) {
         renderMembers(view);
         renderLogs(view);
-        S.dirty = false;
+        S.tablesDirty = false;
+        S.tablesAt = wall0;
       }
       renderHeader(view, vt);
       drawTimers(view, vt);
