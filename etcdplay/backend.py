@@ -36,14 +36,18 @@ class NodeStatus:
     revision: int | None = None
     keys: int | None = None
     hash: str | None = None
+    db_size: int | None = None  # live only: bytes of the member's database file
 
     def as_fields(self) -> dict[str, Any]:
         """The fields of a trace ``status`` event (without ``name``)."""
         # asdict would deep-copy; every field is a str, bool, int or None.
-        return {f: getattr(self, f) for f in _STATUS_FIELDS}
+        out = {f: getattr(self, f) for f in _STATUS_FIELDS}
+        if self.db_size is not None:  # only live members have one
+            out["db_size"] = self.db_size
+        return out
 
 
-_STATUS_FIELDS = tuple(f.name for f in fields(NodeStatus) if f.name != "name")
+_STATUS_FIELDS = tuple(f.name for f in fields(NodeStatus) if f.name not in ("name", "db_size"))
 
 
 @dataclass(frozen=True, slots=True)

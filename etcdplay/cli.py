@@ -294,6 +294,15 @@ def _register_terminal() -> None:
 _register_terminal()
 
 
+def _register_web() -> None:
+    from etcdplay.web.command import web
+
+    app.command()(web)
+
+
+_register_web()
+
+
 def finish_run(result: RunResult, report: Path | None, quiet: bool, source: str | None = None) -> None:
     """Summary, optional report, exit status: shared by simulate and live."""
     try:

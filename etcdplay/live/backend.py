@@ -123,7 +123,6 @@ class LiveBackend:
         self.names_by_id: dict[int, str] = {}
         self.roles: dict[str, str] = {}
         self.terms: dict[str, int] = {}
-        self.db_sizes: dict[str, int] = {}  # member -> db size in bytes, from the last status poll
         self.leader_hint: str | None = None
         self._hash_revision: int | None = None
         self._extra_args: list[str] = []  # the scenario's etcd_flags as arguments
@@ -382,7 +381,6 @@ class LiveBackend:
             self._pool,
             timeout,
             with_hash,
-            self.db_sizes,
         )
         for s in statuses:
             if s.role == "leader":
@@ -416,9 +414,7 @@ class LiveBackend:
         # no-divergence check: members must agree at a revision they all have
         at = {"hash_revision": self._hash_revision} if self._hash_revision is not None else {}
         for s in statuses:
-            size = self.db_sizes.get(s.name) if s.running else None
-            extra = {"db_size": size} if size is not None else {}
-            self.trace.emit(t, "status", s.name, **s.as_fields(), **(at if s.hash is not None else {}), **extra)
+            self.trace.emit(t, "status", s.name, **s.as_fields(), **(at if s.hash is not None else {}))
         for member in self.members:
             code = member.exit_code
             if code is not None and member.name not in self.intended_down:

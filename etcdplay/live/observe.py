@@ -189,7 +189,6 @@ def poll_status(
     pool: ThreadPoolExecutor,
     timeout: float,
     with_hash: bool = True,
-    db_sizes: dict[str, int] | None = None,
 ) -> tuple[list[NodeStatus], int | None]:
     """Every member's status, asked in parallel; the KV hash is taken at the
     smallest revision any reachable member has, so hashes compare. Returns the
@@ -234,8 +233,6 @@ def poll_status(
             out.append(NodeStatus(name=member.name, running=True, role=roles.get(member.name)))
             continue
         names_by_id.setdefault(s.member_id, member.name)
-        if db_sizes is not None and s.db_size is not None:
-            db_sizes[member.name] = s.db_size  # for views; not a NodeStatus field (the simulator has none)
         leader = names_by_id.get(s.leader_id) if s.leader_id else None
         if leader == member.name:
             role = "leader"
@@ -257,6 +254,7 @@ def poll_status(
                 revision=p.revision,
                 keys=p.keys,
                 hash=digest,
+                db_size=s.db_size,
             )
         )
     return out, common
