@@ -171,7 +171,7 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
 
 
 @dataclass
-class _Write:
+class _FinalWrite:
     invoked: float
     completed: float | None  # None: not acknowledged (it may still apply, at any time)
     value: str | None  # None: a delete
@@ -195,7 +195,7 @@ def final_values(
     invocation is ``t - latency``.
     """
     name = "final-values"
-    writes: dict[str, list[_Write]] = {}
+    writes: dict[str, list[_FinalWrite]] = {}
     acked = 0
     for e in events:
         if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
@@ -207,9 +207,9 @@ def final_values(
             value = e.get("value")
             if value is None:
                 continue  # a put whose value was not recorded: nothing to check by value
-            w = _Write(invoked, t if ok else None, str(value))
+            w = _FinalWrite(invoked, t if ok else None, str(value))
         else:
-            w = _Write(invoked, t if ok else None, None)
+            w = _FinalWrite(invoked, t if ok else None, None)
         acked += ok
         writes.setdefault(str(e["key"]), []).append(w)
     if acked == 0:

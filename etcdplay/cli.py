@@ -21,9 +21,9 @@ from etcdplay import scenario as scenarios
 from etcdplay.cli_help import hide_flag_types
 from etcdplay.files import OutputError, atomic_output, check_distinct, check_writable
 from etcdplay.live.command import live
-from etcdplay.report.formats import FormatError, check_trace_name, report_format
 from etcdplay.repeat import BUDGET_HELP, REPEAT_HELP, UNTIL_FAIL_HELP
 from etcdplay.repeat import wanted as repeat_wanted
+from etcdplay.report.formats import FormatError, check_trace_name, report_format
 from etcdplay.runner import RunResult
 from etcdplay.scenario import Scenario, ScenarioError
 from etcdplay.trace import Trace, TraceError, TraceWriter, read_trace

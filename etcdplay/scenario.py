@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from etcdplay.cost import too_costly
 from etcdplay.chaos import HARSH_KINDS, harsh_steps
+from etcdplay.cost import too_costly
 from etcdplay.distributions import Distribution, DistributionError
 from etcdplay.nesting import nesting_message, too_deep
 
