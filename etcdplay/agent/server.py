@@ -255,7 +255,6 @@ class Agent:
                 for run in lapsed:
                     self.runs.pop(run.id, None)
             for run in lapsed:
-                self.expired.append(run.id)
                 print(
                     f"etcdplay agent: run {run.id}: no lease renewal for {run.lease:g} s "
                     "(controller gone?): stopping its members",
@@ -263,6 +262,7 @@ class Agent:
                 )
                 with contextlib.suppress(Exception):
                     run.close()
+                self.expired.append(run.id)  # after close: its members are stopped, its data gone
 
     def shutdown(self) -> None:
         self.stopping.set()
