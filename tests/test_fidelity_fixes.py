@@ -15,7 +15,7 @@ from etcdplay.sim.failover import FailoverParams, run_failover_trial
 from etcdplay.sim.raft import AppendRequest, Entry, RaftNode, VoteRequest
 from etcdplay.sim.timers import EtcdTickTimers, TimerHooks, UniformNodeTimers
 from etcdplay.sweep import failover as fo
-from etcdplay.sweep.live_trials import measure
+from etcdplay.sweep.live_trials import measure, steady
 from etcdplay.trace import read_trace
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -210,3 +210,9 @@ def test_sim_samples_have_the_same_fields() -> None:
         assert set(fo.SAMPLE_FIELDS) <= set(sample)
         assert sample["first_campaign_ms"] <= sample["first_candidate_ms"] <= sample["election_ms"]
         assert sample["election_ms"] <= sample["downtime_ms"]
+
+
+def test_live_trials_crash_only_a_steady_leader() -> None:
+    assert steady([])
+    assert not steady([{"t": 1.0, "kind": "role", "node": "n2", "role": "pre-candidate", "term": 3}])
+    assert not steady([{"t": 1.0, "kind": "leader", "node": "n2", "leader": "n3", "term": 4}])

@@ -27,6 +27,8 @@ from etcdplay.sweep.failover import FailoverConfig
 from etcdplay.trace import Event, TraceWriter
 
 POLL = 0.02
+#: How many settle periods to try before crashing a leader that is not steady.
+STEADY_TRIES = 5
 #: How long to wait for a leader (start, after each crash, after restarts), in s.
 LEADER_WAIT = 30.0
 
@@ -90,6 +92,12 @@ def _wait(backend: Backend, condition: Callable[[], Any], within: float, what: s
         if backend.now() >= deadline:
             raise SweepError(f"live failover: {what} within {within:g} s")
         backend.sleep(POLL)
+
+
+def steady(events: list[Event]) -> bool:
+    """No role or leader change at all in these events: nobody campaigned,
+    stepped down or learned a new leader (a steady cluster logs none)."""
+    return not any(e["kind"] in ("role", "leader") for e in events)
 
 
 def measure(events: list[Event], crash_t: float, old: str, survivors: list[str]) -> dict[str, Any]:
@@ -177,9 +185,24 @@ def run_trials(
                 LEADER_WAIT,
                 "no leader that every member follows",
             )
-            # Steady state, then crash at a uniformly random point of the heartbeat interval.
-            backend.sleep(settle + rng.uniform(0.0, heartbeat))
-            leader = _agreed_leader(backend.status()) or leader
+            # Steady state, then crash at a uniformly random point of the heartbeat
+            # interval. On a loaded machine with short timers a spurious election
+            # can start while we wait: then the kill would land mid-election and
+            # the sample would be shorter than any timeout. Wait again instead.
+            pause = settle + rng.uniform(0.0, heartbeat)
+            for _ in range(STEADY_TRIES):
+                recorder.arm(backend.now())
+                backend.sleep(pause)
+                now_leader = _agreed_leader(backend.status())
+                if now_leader == leader and steady(recorder.events):
+                    break
+                leader = _wait(
+                    backend,
+                    lambda: _agreed_leader(backend.status()),
+                    LEADER_WAIT,
+                    "no leader that every member follows",
+                )
+            recorder.since = None
             others = [n for n in backend.nodes() if n != leader]
             extra = sorted(rng.sample(others, config.failed)) if config.failed else []
             crash_t = backend.now()
