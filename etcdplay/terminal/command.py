@@ -45,7 +45,10 @@ def terminal(
         float | None, typer.Option(help="simulated seconds per wall second (default 1; simulator only)")
     ] = None,
     etcd: Annotated[
-        str | None, typer.Option("--etcd", help="etcd binary for --live (default: on PATH)")
+        str | None,
+        typer.Option(
+            "--etcd-bin", help="etcd binary for --live (default: $ETCDPLAY_ETCD_BIN, then etcd on PATH)"
+        ),
     ] = None,
     fps: Annotated[float, typer.Option(help="redraws per second")] = 10.0,
 ) -> None:

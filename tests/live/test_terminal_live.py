@@ -80,7 +80,7 @@ def test_dashboard_on_real_etcd_kill_put_get_db_size() -> None:
 
 
 def test_the_command_in_a_terminal_quits_with_q_and_stops_every_member() -> None:
-    child, main_fd = in_terminal(["--live", "--size", "3", "--etcd", ETCD_34])
+    child, main_fd = in_terminal(["--live", "--size", "3", "--etcd-bin", ETCD_34])
     etcds: list[psutil.Process] = []
     try:
         read_until(main_fd, b"LEADER", PATIENCE)
