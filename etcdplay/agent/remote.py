@@ -401,8 +401,8 @@ class Fleet:
         if self.problem is None:
             self.problem = AgentError(
                 f"lost agent {agent.name} (member{'s' if len(names) != 1 else ''} "
-                f"{', '.join(names) or 'none'}): {why}; the agent stops its members by itself "
-                "when it runs on without us"
+                f"{', '.join(names) or 'none'}): {why}; its members do not outlive it (a dead "
+                "agent's reaper kills them, a live one stops them when our lease lapses)"
             )
         self.lost.set()
 
