@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from etcdplay.agent.options import AgentCaOption, AgentsOption, TokenFileOption
 from etcdplay.scenario import Scenario, ScenarioError, from_dict, load
 
 EXIT_BAD_INPUT = 2
@@ -51,6 +52,9 @@ def terminal(
         ),
     ] = None,
     fps: Annotated[float, typer.Option(help="redraws per second")] = 10.0,
+    agents: AgentsOption = None,
+    token_file: TokenFileOption = None,
+    agent_ca: AgentCaOption = None,
 ) -> None:
     """Play with a cluster in the terminal: kill, partition, heal, stress, put/get (Textual UI)."""
     if live and speed is not None:
@@ -65,14 +69,26 @@ def terminal(
         sc = session_scenario(scenario, size)
     except ScenarioError as exc:
         raise _fail("; ".join(line.strip() for line in str(exc).splitlines())) from None
+    from etcdplay.agent.options import agent_options, live_backend_factory, refuse_local_flags
+    from etcdplay.backend import BackendError
+
+    try:
+        remote = agent_options(agents, token_file, agent_ca)
+        refuse_local_flags(remote, **{"--etcd-bin": etcd})
+    except BackendError as exc:
+        raise _fail(str(exc)) from None
+    if remote is not None and not live:
+        raise _fail("--agents: members on agents are real etcd; add --live")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise _fail("etcdplay terminal needs an interactive terminal (try 'etcdplay simulate' for scripts)")
 
-    from etcdplay.backend import BackendError
     from etcdplay.play import PlaySession, SessionError
     from etcdplay.terminal.app import TerminalApp
 
-    session = PlaySession(sc, live=live, seed=seed, speed=speed or 1.0, etcd_bin=etcd)
+    factory = live_backend_factory(remote, etcd) if remote is not None else None
+    session = PlaySession(
+        sc, live=live, seed=seed, speed=speed or 1.0, etcd_bin=etcd, backend_factory=factory
+    )
     try:
         try:
             if live:
