@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 from web_server import PATIENCE, ROOT, PageWatch, WebServer, launch_chromium, web_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-sync_api = pytest.importorskip("playwright.sync_api")
 
 MS = int(PATIENCE * 1000)
 
