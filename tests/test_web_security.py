@@ -15,12 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import websockets
 from web_server import PATIENCE, ROOT, WebServer, web_server
 
 from etcdplay.web.security import Guard, allowed_hosts
-
-websockets = pytest.importorskip("websockets")
-
 
 # --- the guard on its own --------------------------------------------------------------
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
+from playwright import sync_api
 from web_server import PATIENCE, PageWatch, launch_chromium, web_server
 
 from .conftest import ETCD_34, _available
@@ -16,8 +18,6 @@ pytestmark = [
     pytest.mark.skipif(not _available(ETCD_34), reason="no etcd 3.4"),
 ]
 
-sync_api = pytest.importorskip("playwright.sync_api")
-psutil = pytest.importorskip("psutil")
 MS = int(PATIENCE * 1000)
 
 
