@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_cli_input import etcdplay
 
 
-@pytest.mark.parametrize("command", ["terminal"])
+@pytest.mark.parametrize("command", ["terminal", "web"])
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

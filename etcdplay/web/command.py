@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from etcdplay.agent.options import AgentCaOption, AgentsOption, TokenFileOption
 from etcdplay.backend import BackendError
 
 DEFAULT_SIZE = 5
@@ -48,6 +49,7 @@ def build_source(
     live: bool,
     trace: Path | None,
     etcd_bin: str | None,
+    backend_factory: Any = None,
 ) -> Any:
     """The session (or trace player) the page will show, started. Raises
     ``BadInput`` for what the user must change."""
@@ -84,7 +86,9 @@ def build_source(
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
     try:
-        session = PlaySession(sc, live=live, seed=seed, speed=speed, etcd_bin=etcd_bin)
+        session = PlaySession(
+            sc, live=live, seed=seed, speed=speed, etcd_bin=etcd_bin, backend_factory=backend_factory
+        )
     except SessionError as exc:
         raise BadInput(str(exc)) from None
     try:
@@ -129,12 +133,24 @@ def web(
             "--etcd-bin", help="etcd binary for --live (default: $ETCDPLAY_ETCD_BIN, then etcd on PATH)"
         ),
     ] = None,
+    agents: AgentsOption = None,
+    token_file: TokenFileOption = None,
+    agent_ca: AgentCaOption = None,
 ) -> None:
     """Play with a Raft cluster in the browser: simulated (default), real etcd (--live) or a trace."""
+    from etcdplay.agent.options import agent_options, live_backend_factory, refuse_local_flags
     from etcdplay.cli import errors, fail
     from etcdplay.live.command import _sigterm_as_interrupt
     from etcdplay.web.security import is_loopback, new_token
 
+    try:
+        remote = agent_options(agents, token_file, agent_ca)
+        refuse_local_flags(remote, **{"--etcd-bin": etcd_bin})
+    except BackendError as exc:
+        fail(str(exc))
+    if remote is not None and not live:
+        fail("--agents: members on agents are real etcd; add --live")
+    factory = live_backend_factory(remote, etcd_bin) if remote is not None else None
     if not 0 <= port <= 65535:
         fail(f"--port {port}: must be from 0 to 65535")
     try:
@@ -155,7 +171,7 @@ def web(
     errors.print(f"starting {what}...", highlight=False)
     try:
         with _sigterm_as_interrupt():
-            source = build_source(scenario, size, speed, seed, live, trace, etcd_bin)
+            source = build_source(scenario, size, speed, seed, live, trace, etcd_bin, factory)
     except BadInput as exc:
         sock.close()
         fail(str(exc))
