@@ -260,15 +260,12 @@ def linearizable(events: Iterable[Event]) -> CheckResult:
     result = check(ops)
     keys = len(result.keys)
     if result.verdict == "ok":
-        return CheckResult(
-            name, True, f"{result.operations} operations on {keys} key(s) linearize"
-        )
+        return CheckResult(name, True, f"{result.operations} operations on {keys} key(s) linearize")
     if result.verdict == "unknown":
         return CheckResult(
             name,
             True,
-            f"unknown: the search budget ran out ({result.operations} operations); "
-            "no violation found so far",
+            f"unknown: the search budget ran out ({result.operations} operations); no violation found so far",
             skipped=True,
         )
     conflict = result.conflict

@@ -59,7 +59,9 @@ def test_until_fail_stops_at_the_first_failure_and_keeps_its_trace(tmp_path: Pat
     scenario = tmp_path / "fails.toml"
     scenario.write_text(FAILING)
     out = tmp_path / "hunt.jsonl"
-    done = etcdplay("simulate", str(scenario), "--until-fail", "--budget", "5m", "--seed", "11", "-o", str(out))
+    done = etcdplay(
+        "simulate", str(scenario), "--until-fail", "--budget", "5m", "--seed", "11", "-o", str(out)
+    )
     assert done.returncode == 1, done.stderr
     assert "seed 11: FAILED" in done.stdout and "seed 12" not in done.stdout
     assert "failed: seeds 11" in done.stderr

@@ -89,7 +89,7 @@ def checks_html(trace: Trace) -> str:
     ]
     classes = ["" if c.get("ok") else "failed" for c in results]
     conflicts = "".join(
-        f'<h3>{esc(str(c.get("name")))}: the operations that admit no legal order</h3>'
+        f"<h3>{esc(str(c.get('name')))}: the operations that admit no legal order</h3>"
         '<pre class="conflict">' + esc("\n".join(c["operations"])) + "</pre>"
         for c in results
         if c.get("operations")
