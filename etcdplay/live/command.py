@@ -78,11 +78,12 @@ def live(
     no_proxy: Annotated[
         bool, typer.Option("--no-proxy", help="peers talk directly (no partition/isolate/delay faults)")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress line, no summary")] = False,
 ) -> None:
     """Run a scenario on a real etcd cluster on this machine (loopback only)."""
     from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, trace_sink
     from etcdplay.live.backend import LiveBackend
+    from etcdplay.progress import live_progress
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.scenario import ScenarioError, from_dict
     from etcdplay.trace import TraceWriter
@@ -119,7 +120,12 @@ def live(
     try:
         with _sigterm_as_interrupt(), trace_sink(out) as sink:
             writer = TraceWriter(make_header(expanded, run_seed, "live", **extra), sink)
-            result = run_scenario(expanded, backend, run_seed, writer)
+            if quiet:
+                result = run_scenario(expanded, backend, run_seed, writer)
+            else:
+                duration = expanded.duration + expanded.settle
+                with live_progress(writer, errors, len(expanded.steps), duration):
+                    result = run_scenario(expanded, backend, run_seed, writer)
     except KeyboardInterrupt:
         backend.close()
         errors.print(
