@@ -44,10 +44,8 @@ class Cost:
 
 
 def estimate(scenario: Scenario) -> Cost:
-    from etcdplay.scenario import LoadStep
-
     from etcdplay.distributions import Distribution
-    from etcdplay.scenario import ExpectStep, WaitForLeaderStep
+    from etcdplay.scenario import ExpectStep, LoadStep, WaitForLeaderStep
 
     cluster = scenario.cluster
     # steps that wait for a condition can hold the run up to their timeout

@@ -80,7 +80,9 @@ class _Renderable:
 
 
 @contextmanager
-def live_progress(writer: TraceWriter, console: Console, total_steps: int, duration: float) -> Iterator[ProgressState]:
+def live_progress(
+    writer: TraceWriter, console: Console, total_steps: int, duration: float
+) -> Iterator[ProgressState]:
     """Show the run's progress on ``console`` while the block runs."""
     state = ProgressState(total_steps, duration)
     unsubscribe = writer.subscribe(state)
@@ -93,5 +95,6 @@ def live_progress(writer: TraceWriter, console: Console, total_steps: int, durat
     if not console.is_terminal:
         return
     console.print(
-        f"ran {time.monotonic() - started:.1f} s: {state.ok} writes ok, {state.failed} failed", highlight=False
+        f"ran {time.monotonic() - started:.1f} s: {state.ok} writes ok, {state.failed} failed",
+        highlight=False,
     )

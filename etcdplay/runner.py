@@ -18,7 +18,6 @@ from etcdplay import __version__, checks
 from etcdplay.backend import Backend, NodeStatus, OpResult
 from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
-from etcdplay.schedule import late_by
 from etcdplay.scenario import (
     CrashStep,
     DelayStep,
@@ -38,6 +37,7 @@ from etcdplay.scenario import (
     WaitStep,
     parse_selector,
 )
+from etcdplay.schedule import late_by
 from etcdplay.trace import Trace, TraceWriter
 
 # How often conditions (a leader, convergence, an expectation) are polled.

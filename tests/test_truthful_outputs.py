@@ -15,7 +15,7 @@ from etcdplay import scenario as scenarios
 from etcdplay.report import figures
 from etcdplay.runner import RunResult, make_header, run_scenario
 from etcdplay.sim.backend import SimBackend
-from etcdplay.trace import TraceWriter, read_trace
+from etcdplay.trace import TraceWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from etcdplay import metrics
 from etcdplay.files import OutputError, write_text_atomic
-from etcdplay.report.formats import report_format
-from etcdplay.step_ops import MAX_LISTED, step_operations
 from etcdplay.report import figures
 from etcdplay.report.errors import ReportError
+from etcdplay.report.formats import report_format
 from etcdplay.report.page import document, esc, figure_div, fmt, table
+from etcdplay.step_ops import MAX_LISTED, step_operations
 from etcdplay.trace import Trace, TraceWriter
 
 HELP = {
