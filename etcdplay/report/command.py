@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from etcdplay.report.compare_table import print_headlines
 from etcdplay.report.compare import write_compare
 from etcdplay.report.errors import ReportError
 from etcdplay.report.formats import report_format
@@ -78,6 +79,7 @@ def compare(
             raise ReportError(f"{out}: the output would overwrite the trace {run.source}; choose another -o")
     report_format(out)
     written = write_compare(runs_a, runs_b, out, label_a=label_a, label_b=label_b)
+    print_headlines(runs_a, runs_b, label_a, label_b)
     _wrote(written)
     return written
 
