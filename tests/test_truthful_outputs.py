@@ -247,7 +247,7 @@ def test_compare_prints_the_headline_table(tmp_path: Path) -> None:
     assert ran.code == 0, ran.stderr
     text = " ".join(ran.stdout.split())
     assert "Headline numbers" in text and "live - sim" in text
-    assert "crash n2 / crash n1" in text.replace("│", "").replace("  ", " ") or "crash" in text
+    assert "n2 / crash n1" in text  # both causes of the first failover (wrapped in the cell)
     assert f"wrote {tmp_path / 'c.html'}" in ran.stderr
 
 

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from etcdplay.report.compare_table import print_headlines
 from etcdplay.report.compare import write_compare
+from etcdplay.report.compare_table import print_headlines
 from etcdplay.report.errors import ReportError
 from etcdplay.report.formats import report_format
 from etcdplay.report.html import write_report

@@ -36,7 +36,14 @@ def print_headlines(
         rows: list[list[Any]] = headline_rows(side_a.headlines[0], side_b.headlines[0])
     else:
         table = Table(title="Medians over the runs", title_justify="left")
-        for col in ("measure", f"{side_a.label} (n)", "median", f"{side_b.label} (n)", "median", "difference"):
+        for col in (
+            "measure",
+            f"{side_a.label} (n)",
+            "median",
+            f"{side_b.label} (n)",
+            "median",
+            "difference",
+        ):
             table.add_column(col, justify="left" if col == "measure" else "right")
         rows = [[r[0], r[1], r[2], r[5], r[6], r[9]] for r in distribution_rows(side_a, side_b)]
     for row in rows:
