@@ -119,7 +119,8 @@ class AtomicFile:
             try:
                 self.handle.close()
             except OSError as exc:
-                raise OutputError(f"{_where(self.option, self.path)}: cannot write ({_reason(exc)})") from None
+                where = _where(self.option, self.path)
+                raise OutputError(f"{where}: cannot write ({_reason(exc)})") from None
             if self.tmp is not None:
                 _publish(self.tmp, self.target, self.option, self.path)
         except BaseException:

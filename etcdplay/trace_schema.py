@@ -155,9 +155,8 @@ MODELS: dict[str, type[_Event]] = {
 
 def problem(event: dict[str, Any]) -> str | None:
     """None for a well-typed event, else one line naming the field and the trouble."""
-    model = MODELS.get(event.get("kind")) if isinstance(event.get("kind"), str) else _Event
-    if model is None:
-        model = _Event
+    kind = event.get("kind")
+    model = MODELS.get(kind, _Event) if isinstance(kind, str) else _Event
     try:
         model.__pydantic_validator__.validate_python(event)
     except ValidationError as exc:

@@ -135,7 +135,10 @@ def test_sweep_malformed_cluster_address_is_quick() -> None:
 # --- interrupted runs: nothing half-written, nothing lost --------------------------------------
 
 
-def _interrupt(args: list[str], after: float) -> subprocess.CompletedProcess[str]:
+def _interrupt(args: list[str], after: float, partial_in: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """SIGINT the command mid-run: once its temporary output exists in
+    ``partial_in`` (the run is under way, whatever the machine's load), else
+    after ``after`` seconds."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "etcdplay", *args],
         stdout=subprocess.PIPE,
@@ -145,7 +148,14 @@ def _interrupt(args: list[str], after: float) -> subprocess.CompletedProcess[str
         # a child of a non-interactive shell may start with SIGINT ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(after)
+    if partial_in is None:
+        time.sleep(after)
+    else:
+        deadline = time.monotonic() + 120
+        while not any(p.name.endswith(".partial") or ".partial" in p.name for p in partial_in.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never started its output"
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into the run
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -160,7 +170,7 @@ def test_interrupted_simulate_keeps_the_earlier_trace(tmp_path: Path) -> None:
     out = tmp_path / "out" / "run.jsonl"
     out.parent.mkdir()
     out.write_text("an earlier trace\n")
-    run = _interrupt(["simulate", str(long_run), "-q", "--out", str(out)], after=3)
+    run = _interrupt(["simulate", str(long_run), "-q", "--out", str(out)], after=3, partial_in=out.parent)
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr
     assert "interrupted: no output written" in run.stderr
@@ -175,7 +185,7 @@ def test_interrupted_sweep_keeps_the_earlier_json(tmp_path: Path) -> None:
     out.parent.mkdir()
     out.write_text('{"earlier": true}\n')
     args = ["sweep", "failover", "--trials", "500000", "--jobs", "1", "--json", str(out), "--no-progress"]
-    run = _interrupt(args, after=4)
+    run = _interrupt(args, after=4, partial_in=out.parent)
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr
     assert "interrupted: no output written" in run.stderr

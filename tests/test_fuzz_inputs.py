@@ -92,13 +92,37 @@ scalars = st.one_of(
     st.sampled_from(["leader", "followers:2", "random:99999999999999999999", "n1", "n99", "fixed(1)"]),
 )
 values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
 )
 
 ACTIONS = list(scenarios.ACTIONS)
-STEP_FIELDS = ["at", "target", "key", "value", "rate", "duration", "timeout", "within", "expect", "groups",
-               "latency_ms", "node", "prefix", "note"]
-CLUSTER_FIELDS = ["size", "timer", "heartbeat_ms", "election_timeout_ms", "pre_vote", "check_quorum", "disk_ms"]
+STEP_FIELDS = [
+    "at",
+    "target",
+    "key",
+    "value",
+    "rate",
+    "duration",
+    "timeout",
+    "within",
+    "expect",
+    "groups",
+    "latency_ms",
+    "node",
+    "prefix",
+    "note",
+]
+CLUSTER_FIELDS = [
+    "size",
+    "timer",
+    "heartbeat_ms",
+    "election_timeout_ms",
+    "pre_vote",
+    "check_quorum",
+    "disk_ms",
+]
 TOP_FIELDS = ["name", "description", "settle", "status_interval", "explain"]
 
 
@@ -123,7 +147,9 @@ def scenario_docs(draw: st.DrawFn) -> dict[str, Any]:
     if steps:
         doc["steps"] = steps
     if draw(st.booleans()):
-        doc["chaos"] = draw(near_valid(["start", "duration", "faults", "kinds", "hold", "latency_ms", "load_rate"]))
+        doc["chaos"] = draw(
+            near_valid(["start", "duration", "faults", "kinds", "hold", "latency_ms", "load_rate"])
+        )
     return doc
 
 
@@ -211,7 +237,9 @@ def test_replayed_trace_headers(trace: str) -> None:
         path = folder / "t.jsonl"
         path.write_text(trace)
         with bounded(BOUND_S):
-            ends_cleanly(run_cli("simulate", "--replay", str(path), "-q", "--out", str(folder / "again.jsonl")))
+            ends_cleanly(
+                run_cli("simulate", "--replay", str(path), "-q", "--out", str(folder / "again.jsonl"))
+            )
         only(folder, {"t.jsonl", "again.jsonl"})
 
 
@@ -244,8 +272,12 @@ def simulate_options(draw: st.DrawFn) -> tuple[list[str], set[str]]:
 def test_simulate_options(options: tuple[list[str], set[str]]) -> None:
     args, named = options
     with workdir() as folder:
-        resolved = [str(folder / a) if a and not a.startswith("-") and i > 1 and args[i - 1] in ("--out", "--report") else a
-                    for i, a in enumerate(args)]
+        resolved = [
+            str(folder / a)
+            if a and not a.startswith("-") and i > 1 and args[i - 1] in ("--out", "--report")
+            else a
+            for i, a in enumerate(args)
+        ]
         with bounded(BOUND_S):
             ends_cleanly(run_cli(*resolved))
         only(folder, named)
@@ -261,8 +293,19 @@ def test_sweep_options(seeds: str, jobs: str, sets: str) -> None:
     with workdir() as folder:
         out = folder / "s.json"
         with bounded(BOUND_S):
-            ran = run_cli("sweep", "scenario", "leader-failure", "--seeds", seeds, "--jobs", jobs, "--set", sets,
-                          "--json", str(out))
+            ran = run_cli(
+                "sweep",
+                "scenario",
+                "leader-failure",
+                "--seeds",
+                seeds,
+                "--jobs",
+                jobs,
+                "--set",
+                sets,
+                "--json",
+                str(out),
+            )
         # a sweep of a huge seed count would not be bounded: those must be refused or small
         ends_cleanly(ran)
         only(folder, {"s.json"})

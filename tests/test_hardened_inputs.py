@@ -160,9 +160,15 @@ def test_badly_typed_trace(tmp_path: Path, kind: str, field: str, value: object,
             "cluster.heartbeat_ms",
         ),
         ("[cluster]\nelection_timeout_ms = 1e300\n", "at most 50000"),
-        ('[[steps]]\nat = 0\naction = "load"\nrate = 100000\nduration = 86400\n', "would cost about 8,640,000,000 writes"),
+        (
+            '[[steps]]\nat = 0\naction = "load"\nrate = 100000\nduration = 86400\n',
+            "would cost about 8,640,000,000 writes",
+        ),
         ("[cluster]\nsize = 25\nheartbeat_ms = 0.1\nelection_timeout_ms = 0.5\n", "cluster.heartbeat_ms"),
-        ('[[steps]]\nat = 0\naction = "crash"\ntarget = "random:99999999999999999999"\n', "asks for 99999999999999999999 members"),
+        (
+            '[[steps]]\nat = 0\naction = "crash"\ntarget = "random:99999999999999999999"\n',
+            "asks for 99999999999999999999 members",
+        ),
         ("[cluster]\nsize = true\n", "cluster.size"),
         ("[chaos]\nfaults = true\n", "chaos.faults"),
     ],
@@ -182,7 +188,9 @@ def test_the_cost_estimate_is_above_the_builtins() -> None:
 
 
 def test_too_many_jobs() -> None:
-    bad_input(run_cli("sweep", "scenario", "leader-failure", "--seeds", "1", "--jobs", "100000"), "--jobs 100000")
+    bad_input(
+        run_cli("sweep", "scenario", "leader-failure", "--seeds", "1", "--jobs", "100000"), "--jobs 100000"
+    )
 
 
 # --- item 16: an internal error is not a failed check -------------------------------------------

@@ -228,3 +228,35 @@ def test_builtins_pass_over_many_seeds(name: str) -> None:
     base = scenarios.load(name)
     failed = {seed: simulate(base, seed).failed for seed in seeds}
     assert not {s: f for s, f in failed.items() if f}
+
+
+# --- item 6: compare prints its table, names both failover causes, labels sides, sorts seeds ---
+
+
+def test_compare_prints_the_headline_table(tmp_path: Path) -> None:
+    from tests.clirun import run_cli
+
+    data = ROOT / "tests" / "data"
+    ran = run_cli(
+        "compare",
+        str(data / "sim-leader-failure.jsonl"),
+        str(data / "live-leader-failure.jsonl"),
+        "-o",
+        str(tmp_path / "c.html"),
+    )
+    assert ran.code == 0, ran.stderr
+    text = " ".join(ran.stdout.split())
+    assert "Headline numbers" in text and "live - sim" in text
+    assert "n2 / crash n1" in text  # both causes of the first failover (wrapped in the cell)
+    assert f"wrote {tmp_path / 'c.html'}" in ran.stderr
+
+
+def test_many_runs_view_labels_the_sides_and_sorts_seeds(tmp_path: Path) -> None:
+    from etcdplay.report.compare import Side, render_compare, sorted_seeds
+
+    sc = scenarios.load("partition-minority")
+    runs = [simulate(sc, seed).trace for seed in (10, 2, 1)]
+    assert sorted_seeds(runs) == [1, 2, 10]
+    page = render_compare(Side("sim", runs[:2]), Side("live", runs[1:]))
+    assert "median live - sim" in page and "median B - A" not in page
+    assert "seeds 1, 2" in page and "seeds 2, 10" in page

@@ -82,7 +82,7 @@ def live(
     no_proxy: Annotated[
         bool, typer.Option("--no-proxy", help="peers talk directly (no partition/isolate/delay faults)")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress line, no summary")] = False,
     repeat: Annotated[int | None, typer.Option("--repeat", min=1, help=REPEAT_HELP)] = None,
     until_fail: Annotated[bool, typer.Option("--until-fail", help=UNTIL_FAIL_HELP)] = False,
     budget: Annotated[str | None, typer.Option("--budget", help=BUDGET_HELP)] = None,
@@ -95,6 +95,7 @@ def live(
     from etcdplay.agent.options import agent_options, refuse_local_flags
     from etcdplay.cli import check_outputs, errors, fail, finish_run, load_scenario, run_repeated, trace_sink
     from etcdplay.live.backend import LiveBackend
+    from etcdplay.progress import live_progress
     from etcdplay.runner import make_header, run_scenario
     from etcdplay.scenario import ScenarioError, from_dict
     from etcdplay.trace import TraceWriter
@@ -167,7 +168,12 @@ def live(
     try:
         with _sigterm_as_interrupt(), trace_sink(out) as sink:
             writer = TraceWriter(make_header(expanded, run_seed, "live", **extra), sink)
-            result = run_scenario(expanded, backend, run_seed, writer)
+            if quiet:
+                result = run_scenario(expanded, backend, run_seed, writer)
+            else:
+                duration = expanded.duration + expanded.settle
+                with live_progress(writer, errors, len(expanded.steps), duration):
+                    result = run_scenario(expanded, backend, run_seed, writer)
     except KeyboardInterrupt:
         backend.close()
         errors.print(

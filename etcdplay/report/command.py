@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from etcdplay.report.compare import write_compare
+from etcdplay.report.compare_table import print_headlines
 from etcdplay.report.errors import ReportError
 from etcdplay.report.formats import report_format
 from etcdplay.report.html import write_report
@@ -28,9 +29,9 @@ def report(
     """Draw one run: timeline of roles and faults, terms, commit progress, keys and
     hashes, client latency and unavailability, elections and checks."""
     target = out if out is not None else trace.with_suffix(".html")
-    report_format(target)  # refuse -o x.pdf before reading anything
     if target.resolve() == trace.resolve():
         raise ReportError(f"{target}: the output would overwrite the trace; choose another -o")
+    report_format(target)  # refuse -o x.pdf before reading anything
     written = write_report(load(trace), target)
     _wrote(written)
     return written
@@ -58,7 +59,6 @@ def compare(
     """Compare runs: `compare sim.jsonl live.jsonl`, or many per side
     (`compare runs/sim/ runs/live/`, `compare --a 'sim-*.jsonl' --b live1.jsonl --b live2.jsonl`),
     which are shown as distributions (CDFs)."""
-    report_format(out)
     side_a = list(a or [])
     side_b = list(b or [])
     positional = list(traces or [])
@@ -77,7 +77,9 @@ def compare(
     for run in [*runs_a, *runs_b]:
         if run.source and Path(run.source).resolve() == out.resolve():
             raise ReportError(f"{out}: the output would overwrite the trace {run.source}; choose another -o")
+    report_format(out)
     written = write_compare(runs_a, runs_b, out, label_a=label_a, label_b=label_b)
+    print_headlines(runs_a, runs_b, label_a, label_b)
     _wrote(written)
     return written
 

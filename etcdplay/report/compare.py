@@ -106,8 +106,10 @@ def headline_rows(ha: metrics.Headline, hb: metrics.Headline) -> list[list[Any]]
     for i in range(max(len(ha.failovers), len(hb.failovers))):
         fa = ha.failovers[i] if i < len(ha.failovers) else None
         fb = hb.failovers[i] if i < len(hb.failovers) else None
-        either = fa or fb
-        cause = either.cause if either is not None else "?"
+        # failovers are paired by order: when the causes differ (a crash of n2
+        # beside a crash of n1) the row names both, rather than one for both
+        causes = [f.cause for f in (fa, fb) if f is not None]
+        cause = causes[0] if len(set(causes)) == 1 else " / ".join(causes) or "?"
         rows.append([f"failover #{i + 1} election time (s): {cause}", _elected(fa), _elected(fb)])
         rows.append([f"failover #{i + 1} downtime (s): {cause}", _downtime(fa), _downtime(fb)])
     rows += [
@@ -144,6 +146,12 @@ def _elected(e: metrics.Election | None) -> Any:
 
 def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000.0, 3)
+
+
+def sorted_seeds(traces: Sequence[Trace]) -> list[object]:
+    """Seeds in numeric order (1, 2, 10), not file-name order (1, 10, 2)."""
+    seeds = [t.seed for t in traces]
+    return sorted(seeds, key=lambda s: (0, s, "") if isinstance(s, int) else (1, 0, str(s)))
 
 
 def _natural(name: str) -> tuple[int, str]:
@@ -396,7 +404,8 @@ def render_compare(a: Side, b: Side) -> str:
             f'<p class="meta" data-side="{esc(side.label)}"><b>{esc(side.label)}</b>: '
             f"{len(side.traces)} run(s) of {esc(names)}; backends "
             f"{esc(', '.join(sorted({t.backend for t in side.traces})))}; seeds "
-            f"{esc(', '.join(str(t.seed) for t in side.traces[:12]))}; {esc(sources)}{more}</p>"
+            f"{esc(', '.join(str(seed) for seed in sorted_seeds(side.traces)[:12]))}; "
+            f"{esc(sources)}{more}</p>"
         )
     body.append("</header>")
     for text in warnings(a, b):
@@ -440,7 +449,7 @@ def render_compare(a: Side, b: Side) -> str:
                     "median",
                     "p90",
                     "max",
-                    "median B - A",
+                    f"median {b.label} - {a.label}",
                 ],
                 distribution_rows(a, b),
                 table_id="distribution",

@@ -30,7 +30,8 @@ HELP = {
     "data": "Top: key count per node. Bottom: whether each node's hash matches the most "
     "common hash among running nodes at that moment. All rows green at the end means "
     "the nodes converged.",
-    "client": "Latency of every write (thinned for long runs; failures are always shown), "
+    "client": "Latency of every write at the time it was sent (thinned for long runs; failures are "
+    "always shown, along the top edge when they waited longer than the slowest successful write), "
     "and shaded windows when no leader could accept writes.",
 }
 
