@@ -8,7 +8,7 @@ their results reach the trace as ``check`` events like these.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from etcdplay.trace import Event
@@ -56,54 +56,44 @@ def one_leader_per_term(events: Iterable[Event]) -> CheckResult:
     return CheckResult("one-leader-per-term", True, f"{len(leaders)} term(s) with a leader, one each")
 
 
-@dataclass
-class _Expectation:
-    values: set[str] = field(default_factory=set)  # values that may legally be there
-    must_exist: bool = False
-    acked_at: float = 0.0
-
-
 def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -> CheckResult:
     """Every acknowledged put is still readable at the end.
 
-    A later put or delete of the same key, acknowledged or not, may legally have
-    replaced it (an unacknowledged write may still have been applied), so such
-    keys only need to hold one of the values written since the last ack.
+    A put or delete of the same key that could have taken effect after it (an
+    acknowledged one that overlapped it in time or began after it, or an
+    unacknowledged one, which may still have been applied) may legally have
+    replaced it: such keys need only hold one of the values that could be
+    last, or may be absent after such a delete. (Completion order is not
+    the order writes took effect: two writes in flight together are
+    acknowledged in either order.) Puts recorded without a value are checked
+    for presence only. ``final_values`` checks the values of every key.
     """
     name = "no-acked-write-lost"
-    expect: dict[str, _Expectation] = {}
-    acked = 0
-    for e in events:
-        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
-            continue
-        key = str(e["key"])
-        slot = expect.setdefault(key, _Expectation())
-        if e["op"] == "delete":
-            slot.must_exist = False
-            slot.values.clear()
-            continue
-        # ``value`` is optional in client events; without it only presence is checked.
-        value = e.get("value")
-        if e.get("ok"):
-            acked += 1
-            slot.values = {str(value)} if value is not None else set()
-            slot.must_exist = True
-            slot.acked_at = float(e["t"])
-        elif value is not None and slot.values:
-            slot.values.add(str(value))
-        else:
-            slot.values.clear()  # an unacked write of unknown value: only presence is checkable
-    if acked == 0:
+    writes, _ = _writes_by_key(events, presence=True)
+    acked_puts = sum(1 for ws in writes.values() for w in ws if w.completed is not None and w.is_put)
+    if acked_puts == 0:
         return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
     if final is None:
         return CheckResult(name, False, "the final read failed: no leader could serve it")
-    lost = [k for k, s in expect.items() if s.must_exist and k not in final]
-    wrong = [
-        k for k, s in expect.items() if s.must_exist and s.values and k in final and final[k] not in s.values
-    ]
+    lost: list[str] = []
+    wrong: list[str] = []
+    first: float | None = None
+    for key, ws in writes.items():
+        acked_put_times = [w.completed for w in ws if w.completed is not None and w.is_put]
+        if not acked_put_times:
+            continue
+        possible = _possible_last(ws)
+        if key not in final:
+            if None not in possible:
+                lost.append(key)
+        elif all(w.value != UNKNOWN for w in ws if w.is_put) and final[key] not in possible:
+            wrong.append(key)
+        else:
+            continue
+        at = min(acked_put_times)
+        first = at if first is None or at < first else first
     if lost or wrong:
         shown = ", ".join((lost + wrong)[:5])
-        first = min(expect[k].acked_at for k in lost + wrong)
         return CheckResult(
             name,
             False,
@@ -111,7 +101,7 @@ def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -
             f"at the end (e.g. {shown})",
             at=first,
         )
-    return CheckResult(name, True, f"all {acked} acknowledged writes readable at the end")
+    return CheckResult(name, True, f"all {acked_puts} acknowledged writes readable at the end")
 
 
 def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
@@ -140,11 +130,52 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
     )
 
 
+#: The value of a put recorded without one (presence is still known).
+UNKNOWN = "\x00unknown value"
+
+
 @dataclass
 class _Write:
     invoked: float
     completed: float | None  # None: not acknowledged (it may still apply, at any time)
-    value: str | None  # None: a delete
+    value: str | None  # None: a delete; UNKNOWN: a put whose value was not recorded
+    is_put: bool
+
+
+def _writes_by_key(events: Iterable[Event], *, presence: bool) -> tuple[dict[str, list[_Write]], int]:
+    """Every put and delete by key, with its invocation (``t - latency``)
+    and, if acknowledged, completion time; and how many were acknowledged.
+    Without ``presence``, puts recorded without a value are left out."""
+    writes: dict[str, list[_Write]] = {}
+    acked = 0
+    for e in events:
+        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
+            continue
+        t = float(e["t"])
+        ok = bool(e.get("ok"))
+        is_put = e["op"] == "put"
+        value = e.get("value") if is_put else None
+        if is_put and value is None and not presence:
+            continue
+        w = _Write(
+            t - float(e.get("latency") or 0.0),
+            t if ok else None,
+            (UNKNOWN if is_put else None) if value is None else str(value),
+            is_put,
+        )
+        acked += ok
+        writes.setdefault(str(e["key"]), []).append(w)
+    return writes, acked
+
+
+def _possible_last(ws: list[_Write]) -> set[str | None]:
+    """The values a key may hold after these writes (None: absent). A write W
+    cannot be last when an acknowledged write began after W was acknowledged;
+    an unacknowledged write can always be last; before any write, absent."""
+    last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
+    if last_acked_invoke is None:
+        return {None, *(w.value for w in ws)}
+    return {w.value for w in ws if w.completed is None or w.completed >= last_acked_invoke}
 
 
 def final_values(
@@ -165,23 +196,7 @@ def final_values(
     invocation is ``t - latency``.
     """
     name = "final-values"
-    writes: dict[str, list[_Write]] = {}
-    acked = 0
-    for e in events:
-        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
-            continue
-        t = float(e["t"])
-        invoked = t - float(e.get("latency") or 0.0)
-        ok = bool(e.get("ok"))
-        if e["op"] == "put":
-            value = e.get("value")
-            if value is None:
-                continue  # a put whose value was not recorded: nothing to check by value
-            w = _Write(invoked, t if ok else None, str(value))
-        else:
-            w = _Write(invoked, t if ok else None, None)
-        acked += ok
-        writes.setdefault(str(e["key"]), []).append(w)
+    writes, acked = _writes_by_key(events, presence=False)
     if acked == 0:
         return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
     if final is None:
@@ -191,14 +206,9 @@ def final_values(
     wrong: list[str] = []
     first_at: float | None = None
     for key, ws in writes.items():
-        # the latest invocation of an acknowledged write of this key
-        last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
-        if last_acked_invoke is None:
-            possible: set[str | None] = {None, *(w.value for w in ws)}
-        else:
-            possible = {
-                w.value for w in ws if w.completed is None or w.completed + slack >= last_acked_invoke
-            }
+        if slack:
+            ws = [_Write(w.invoked - slack, w.completed, w.value, w.is_put) for w in ws]
+        possible = _possible_last(ws)
         got = final.get(key)
         if got not in possible:
             wrong.append(
