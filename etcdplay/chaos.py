@@ -15,9 +15,9 @@ from its trace header), and ends with everything restarted and healed:
   fire (one to two election timeouts later) more members crash, up to a
   majority down, and all restart a moment later, in the middle of the
   election, having forgotten nothing they persisted (or, if a vote is not
-  persisted, having forgotten it). Raft messages are duplicated and
-  reordered meanwhile, so late vote requests and responses arrive across
-  the restart.
+  persisted, having forgotten it). Raft messages are slow (10-60 ms), so
+  candidates overlap and votes split, and duplicated and reordered, so late
+  vote requests and responses arrive across the restart.
 - ``partition-election``: the leader is isolated or crashed; mid-election the
   cluster is split again into random groups (sometimes with no majority
   anywhere); heal and restart at the end. An isolated old leader keeps
@@ -31,9 +31,9 @@ from its trace header), and ends with everything restarted and healed:
   CheckQuorum deposes it, while the majority elects and commits other
   entries at the same indexes: divergent logs that must be truncated at the
   heal.
-- ``disorder``: Raft messages on every link are duplicated and reordered
-  for a while (``DisorderStep``); usually the leader crashes within the
-  period, so an election runs under it.
+- ``disorder``: Raft messages on every link are slow, duplicated and
+  reordered for a while (``DisorderStep``); usually the leader crashes
+  within the period, so an election runs under it.
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def harsh_steps(
         rejoin = within(mid + rng.uniform(0.005, 0.3))
         steps: list[dict[str, Any]] = [
             _disorder(at, chaos, rng),
+            _slow_network(at),
             {"at": at, "action": "crash", "target": "leader", "note": NOTE},
         ]
         if majority > 1:
@@ -139,7 +140,7 @@ def harsh_steps(
         steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
         return steps
     if kind == "disorder":
-        steps = [_disorder(at, chaos, rng)]
+        steps = [_disorder(at, chaos, rng), _slow_network(at)]
         if rng.random() < 0.7:
             crash_at = within(at + rng.uniform(0.0, 0.3) * (undo_at - at))
             steps.append({"at": crash_at, "action": "crash", "target": "leader", "note": NOTE})
@@ -159,3 +160,8 @@ def _disorder(at: float, chaos: ChaosSpec, rng: random.Random) -> dict[str, Any]
         "spread_ms": round(rng.uniform(10.0, 100.0), 1),
         "note": NOTE,
     }
+
+
+def _slow_network(at: float) -> dict[str, Any]:
+    # A round trip of tens of ms: several members campaign before any wins.
+    return {"at": at, "action": "delay", "target": "all", "latency_ms": "uniform(10,60)", "note": NOTE}

@@ -170,11 +170,52 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
     )
 
 
+#: The value of a put recorded without one (presence is still known).
+UNKNOWN = "\x00unknown value"
+
+
 @dataclass
 class _FinalWrite:
     invoked: float
     completed: float | None  # None: not acknowledged (it may still apply, at any time)
-    value: str | None  # None: a delete
+    value: str | None  # None: a delete; UNKNOWN: a put whose value was not recorded
+    is_put: bool
+
+
+def _writes_by_key(events: Iterable[Event], *, presence: bool) -> tuple[dict[str, list[_FinalWrite]], int]:
+    """Every put and delete by key, with its invocation (``t - latency``)
+    and, if acknowledged, completion time; and how many were acknowledged.
+    Without ``presence``, puts recorded without a value are left out."""
+    writes: dict[str, list[_FinalWrite]] = {}
+    acked = 0
+    for e in events:
+        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
+            continue
+        t = float(e["t"])
+        ok = bool(e.get("ok"))
+        is_put = e["op"] == "put"
+        value = e.get("value") if is_put else None
+        if is_put and value is None and not presence:
+            continue
+        w = _FinalWrite(
+            t - float(e.get("latency") or 0.0),
+            t if ok else None,
+            (UNKNOWN if is_put else None) if value is None else str(value),
+            is_put,
+        )
+        acked += ok
+        writes.setdefault(str(e["key"]), []).append(w)
+    return writes, acked
+
+
+def _possible_last(ws: list[_FinalWrite]) -> set[str | None]:
+    """The values a key may hold after these writes (None: absent). A write W
+    cannot be last when an acknowledged write began after W was acknowledged;
+    an unacknowledged write can always be last; before any write, absent."""
+    last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
+    if last_acked_invoke is None:
+        return {None, *(w.value for w in ws)}
+    return {w.value for w in ws if w.completed is None or w.completed >= last_acked_invoke}
 
 
 def final_values(
@@ -195,23 +236,7 @@ def final_values(
     invocation is ``t - latency``.
     """
     name = "final-values"
-    writes: dict[str, list[_FinalWrite]] = {}
-    acked = 0
-    for e in events:
-        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
-            continue
-        t = float(e["t"])
-        invoked = t - float(e.get("latency") or 0.0)
-        ok = bool(e.get("ok"))
-        if e["op"] == "put":
-            value = e.get("value")
-            if value is None:
-                continue  # a put whose value was not recorded: nothing to check by value
-            w = _FinalWrite(invoked, t if ok else None, str(value))
-        else:
-            w = _FinalWrite(invoked, t if ok else None, None)
-        acked += ok
-        writes.setdefault(str(e["key"]), []).append(w)
+    writes, acked = _writes_by_key(events, presence=False)
     if acked == 0:
         return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
     if final is None:
@@ -221,14 +246,9 @@ def final_values(
     wrong: list[str] = []
     first_at: float | None = None
     for key, ws in writes.items():
-        # the latest invocation of an acknowledged write of this key
-        last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
-        if last_acked_invoke is None:
-            possible: set[str | None] = {None, *(w.value for w in ws)}
-        else:
-            possible = {
-                w.value for w in ws if w.completed is None or w.completed + slack >= last_acked_invoke
-            }
+        if slack:
+            ws = [_FinalWrite(w.invoked - slack, w.completed, w.value, w.is_put) for w in ws]
+        possible = _possible_last(ws)
         got = final.get(key)
         if got not in possible:
             wrong.append(

@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,7 +215,7 @@ def _env(copy: Path) -> dict[str, str]:
 
 def run_mutant(
     mutant: Mutant | None, scenario: str, first: int, last: int, timeout: float, base: Path = ROOT
-) -> dict[str, object]:
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="etcdplay-mutant-") as tmp:
         copy = patched_copy(mutant, Path(tmp), base)
         try:
@@ -231,7 +232,7 @@ def run_mutant(
         lines = proc.stdout.strip().splitlines()
         if proc.returncode != 0 or not lines:
             return {"caught_at": None, "crashed": {"seed": None, "error": proc.stderr.strip()[-300:]}}
-        result: dict[str, object] = json.loads(lines[-1])
+        result: dict[str, Any] = json.loads(lines[-1])
         return result
 
 
@@ -285,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _score(args: argparse.Namespace, chosen: list[Mutant], first: int, last: int, base: Path) -> int:
     started = time.perf_counter()
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures: dict[concurrent.futures.Future[dict[str, object]], str] = {}
+        futures: dict[concurrent.futures.Future[dict[str, Any]], str] = {}
         if not args.no_baseline:
             unmutated = pool.submit(run_mutant, None, args.scenario, first, last, args.timeout, base)
             futures[unmutated] = "(unmutated)"
