@@ -15,7 +15,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -344,7 +344,7 @@ ACTIONS = (
     "wait",
 )
 
-FAULT_KINDS = (
+FaultKind = Literal[
     "crash",
     "stop",
     "isolate",
@@ -357,20 +357,8 @@ FAULT_KINDS = (
     "stale-election",
     "minority-leader",
     "disorder",
-)
-FaultKind = Literal[
-    "crash",
-    "stop",
-    "isolate",
-    "partition",
-    "delay",
-    "crash-majority",
-    "crash-election",
-    "partition-election",
-    "stale-election",
-    "minority-leader",
-    "disorder",
 ]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 def _default_fault_kinds() -> list[FaultKind]:
