@@ -1,3 +1,3 @@
-from etcdplay.cli import main
+from etcdplay.entry import main
 
 main()
