@@ -143,3 +143,25 @@ def test_restart_reapplying_its_log_is_fine() -> None:
     assert [e.index for e in out.committed] == [1, 2]  # re-applied from the log
     assert c.kv["n2"].get("a") == "v"
     assert c.monitor.ok
+
+
+def test_a_stale_term_leader_need_not_hold_entries_committed_in_a_later_term() -> None:
+    # A candidate of term 3 whose vote replies were delayed wins after the
+    # leader of term 4 committed more (found by the random-fault property test):
+    # Leader Completeness asks only for entries committed in earlier terms.
+    m = SafetyMonitor()
+    old = [Entry(1, 1, Command("put", "k", "a"))]
+    new = [*old, Entry(4, 2, None), Entry(4, 3, Command("put", "k", "b"))]
+    m.on_log_change("n1", None, new, 1.0, is_leader=False)
+    m.on_log_change("n2", None, old, 1.0, is_leader=False)
+    m.on_commit("n1", new[:1], 1.1, term=1)
+    m.on_commit("n1", new[1:], 1.2, term=4)
+    m.on_leader("n2", 3, 1.3)
+    assert m.counts["leader_completeness"] == 0
+    # ... but a leader of term 5 lacking them breaks it
+    m.on_leader("n2", 5, 1.4)
+    assert m.counts["leader_completeness"] == 1
+    # and a leader of term 3 lacking what term 1 committed breaks it too
+    m.on_log_change("n3", None, [Entry(2, 1, None)], 1.5, is_leader=False)
+    m.on_leader("n3", 3, 1.6)
+    assert m.counts["leader_completeness"] == 2

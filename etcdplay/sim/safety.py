@@ -53,6 +53,7 @@ class SafetyMonitor:
     __slots__ = (
         "_applied",
         "_chains",
+        "_commit_terms",
         "_committed_chain",
         "_leader_obj",
         "_leaders",
@@ -71,6 +72,8 @@ class SafetyMonitor:
         self._chains: dict[str, list[int]] = {}  # node -> chain hash per index (0: base)
         self._seen: dict[tuple[int, int], tuple[int, str]] = {}  # (index, term) -> (chain, node)
         self._committed_chain: list[int] = [0]  # index -> chain hash of committed prefix
+        # (term, highest committed index known in it), in the order commits were seen
+        self._commit_terms: list[tuple[int, int]] = []
         self._applied: list[Entry | None] = [None]  # index -> first entry applied there
         self._nodes: dict[str, RaftNode] = {}
         self._leader_obj: dict[str, RaftNode] = {}
@@ -153,7 +156,7 @@ class SafetyMonitor:
                 else:
                     self._leader_obj.pop(node_id, None)
         if out.committed:
-            self.on_commit(node_id, out.committed, now)
+            self.on_commit(node_id, out.committed, now, node.term)
 
     # --- hooks -----------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class SafetyMonitor:
             self._leaders[term] = node_id
         elif other != node_id:
             self._violate(ELECTION_SAFETY, now, [other, node_id], f"two leaders in term {term}")
-        committed = len(self._committed_chain) - 1
+        committed = self._committed_before(term)
         if committed:
             chain = self._chains.get(node_id, [0])
             if len(chain) <= committed or chain[committed] != self._committed_chain[committed]:
@@ -175,6 +178,19 @@ class SafetyMonitor:
                     f"leader of term {term} lacks committed entries up to index {committed} "
                     f"(first missing or different: {self._first_mismatch(chain)})",
                 )
+
+    def _committed_before(self, term: int) -> int:
+        """The highest index known committed in a term before ``term``.
+
+        Leader Completeness (paper, Figure 3) asks a leader of ``term`` for
+        the entries committed in *earlier* terms. A candidate whose vote
+        replies were delayed can win a stale term after a leader of a later
+        term has committed more: those entries need not be in its log (it can
+        never commit anything: every member it talks to is past its term)."""
+        for t, index in reversed(self._commit_terms):
+            if t < term:
+                return index  # indices grow along the list: the first found is the highest
+        return 0
 
     def _first_mismatch(self, chain: list[int]) -> int:
         cc = self._committed_chain
@@ -239,8 +255,9 @@ class SafetyMonitor:
                     f"logs agree on (index {e.index}, term {e.term}) but differ in that entry or before it",
                 )
 
-    def on_commit(self, node_id: str, entries: Sequence[Entry], now: float) -> None:
-        """State Machine Safety: every node applies the same entry at an index."""
+    def on_commit(self, node_id: str, entries: Sequence[Entry], now: float, term: int = 0) -> None:
+        """State Machine Safety: every node applies the same entry at an index.
+        ``term``: the committing node's current term (0: before every term)."""
         applied = self._applied
         cc = self._committed_chain
         chain = self._chains.get(node_id)
@@ -259,6 +276,11 @@ class SafetyMonitor:
                 applied.append(e)
                 if chain is not None and i < len(chain) and i == len(cc):
                     cc.append(chain[i])
+                    terms = self._commit_terms
+                    if terms and terms[-1][0] == term:
+                        terms[-1] = (term, i)
+                    else:
+                        terms.append((term, i))
             else:
                 self._violate(
                     STATE_MACHINE_SAFETY,
