@@ -212,3 +212,9 @@ def test_internal_error_has_its_own_exit_status(monkeypatch: pytest.MonkeyPatch)
     saved = Path(lines[0].split("traceback in ")[1].split(";")[0])
     assert "Traceback" in saved.read_text()
     saved.unlink()
+
+
+def test_huge_run_counts_are_refused_at_once() -> None:
+    # --seeds 10**20 used to start a sweep that could never end
+    bad_input(run_cli("sweep", "scenario", "chaos", "--seeds", "99999999999999999999"), "at most 10,000,000")
+    bad_input(run_cli("sweep", "failover", "--trials", "99999999999999999999"), "at most 10,000,000")

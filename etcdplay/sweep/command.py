@@ -69,9 +69,16 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Runs per grid point at the most: 10 million chaos seeds take days on 2 cores
+#: (docs/sweep.md has the rates), and a number past it is a typo, not a plan.
+MAX_RUNS_PER_POINT = 10_000_000
+
+
 def _positive(name: str, value: int) -> int:
     if value < 1:
         raise SweepError(f"{name} must be at least 1, got {value}")
+    if value > MAX_RUNS_PER_POINT:
+        raise SweepError(f"{name} {value}: at most {MAX_RUNS_PER_POINT:,} per configuration")
     return value
 
 
