@@ -29,9 +29,16 @@ def test_workload_under_a_kill_is_linearizable(etcd_bin: str) -> None:
     sc = from_dict(
         {
             "name": "wl",
-            "settle": 2.0,
+            "settle": 5.0,
             "status_interval": 0.2,
-            "cluster": {"size": 3, **FAST, "etcd_flags": {"snapshot-count": 50}},
+            # 25/250 ms timers: with 10/100 ms a loaded machine holds elections
+            # no fault caused, and a workload this short then proves little
+            "cluster": {
+                "size": 3,
+                "heartbeat_ms": 25,
+                "election_timeout_ms": 250,
+                "etcd_flags": {"snapshot-count": 50},
+            },
             "steps": [
                 {"at": 0.0, "action": "wait-for-leader"},
                 {
@@ -52,7 +59,7 @@ def test_workload_under_a_kill_is_linearizable(etcd_bin: str) -> None:
     failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
     assert not failed, failed
     ops = [e for e in result.trace.events if e["kind"] == "client" and e.get("source") == "workload"]
-    assert len(ops) > 200
+    assert len(ops) > 50
     assert all(e["invoked"] <= e["t"] for e in ops)
     txns = [e for e in ops if e["op"] == "txn" and e["ok"]]
     assert txns and {e["succeeded"] for e in txns} == {True, False}
