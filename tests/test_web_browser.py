@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from playwright import sync_api
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from web_server import PATIENCE, ROOT, PageWatch, WebServer, launch_chromium, web_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -293,7 +294,19 @@ def test_a_lesson_with_its_prose_pause_step_and_speed(browser: Any) -> None:
         pg.click("#pause")
         wait_js(pg, "document.getElementById('pause').textContent === 'resume'")
         frozen = float(str(pg.text_content("#clock")))
-        pg.click("#step")
+        # a step runs to the next message, vote or role change, which can be
+        # less than the clock's 1 ms display away: step until the clock moves
+        for _ in range(20):
+            pg.click("#step")
+            try:
+                pg.wait_for_function(
+                    "(t) => Number(document.getElementById('clock').textContent) > t",
+                    arg=frozen,
+                    timeout=5000,
+                )
+                break
+            except PlaywrightTimeout:
+                continue
         wait_js(pg, "(t) => Number(document.getElementById('clock').textContent) > t", frozen)
         pg.select_option("#speed", "0.5")
         wait_js(pg, "window.__etcdplay.info.speed === 0.5")
