@@ -86,6 +86,10 @@ class TraceWriter:
         # writing an event need not copy the list.
         self._notify: tuple[Subscriber, ...] = ()
         self.events: list[Event] = []
+        # "end" is the last line of every trace: the live backend's pollers
+        # and log readers run on threads until the backend closes, and an
+        # event of theirs that lands after "end" is dropped, not written.
+        self._ended = False
         self.header: Event = {"t": 0.0, "kind": "header", "schema": SCHEMA_VERSION, **header}
         self._write(self.header)
 
@@ -114,6 +118,9 @@ class TraceWriter:
 
     def _write(self, event: Event) -> None:
         with self._lock:
+            if self._ended:
+                return
+            self._ended = event["kind"] == "end"
             if self._keep:
                 self.events.append(event)
             if self._sink is not None:

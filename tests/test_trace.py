@@ -28,6 +28,20 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
     assert json.loads(first)["schema"] == 1
 
 
+def test_end_is_the_last_line_even_with_late_emitters() -> None:
+    # the live backend's status poller runs on a thread until the backend
+    # closes: a status it emits after "end" must not follow "end" in the file
+    sink = io.StringIO()
+    writer = TraceWriter({}, sink)
+    seen: list[dict] = []
+    writer.subscribe(seen.append)
+    writer.emit(1.0, "end", duration=1.0, ok=True)
+    writer.emit(1.1, "status", "n1", term=2)
+    lines = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [e["kind"] for e in lines] == ["header", "end"]
+    assert [e["kind"] for e in writer.events] == ["header", "end"] and [e["kind"] for e in seen] == ["end"]
+
+
 def test_unknown_kind_is_refused() -> None:
     writer = TraceWriter({}, io.StringIO())
     with pytest.raises(ValueError, match="unknown trace event kind"):
