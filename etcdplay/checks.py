@@ -60,40 +60,43 @@ def one_leader_per_term(events: Iterable[Event]) -> CheckResult:
     return CheckResult("one-leader-per-term", True, f"{len(leaders)} term(s) with a leader, one each")
 
 
+#: The value of a put recorded without one (presence is still known).
+UNKNOWN = "\x00unknown value"
+
+
 @dataclass
 class _Write:
-    op: str  # put | delete
-    value: str | None
+    op: str  # put | delete (a txn whose compare held, or may have, is a put)
+    value: str | None  # None: a delete; UNKNOWN: a put recorded without its value
     invoked: float
-    completed: float  # inf: unacknowledged (may or may not have applied)
+    completed: float  # inf: unacknowledged (it may apply at any time after invoked, or never)
 
     @property
     def acked(self) -> bool:
         return self.completed != float("inf")
 
 
-def _writes(events: Iterable[Event]) -> tuple[dict[str, list[_Write]], set[str]]:
-    """Every write per key, and the keys a txn with an unknown outcome touched."""
+def _writes(events: Iterable[Event]) -> dict[str, list[_Write]]:
+    """Every write per key, in one model for the write-order checks below.
+
+    A txn (compare-and-put) that was answered is a put when its compare held
+    and nothing when it did not; one with no answer may have put its value
+    or not, which is exactly an unacknowledged put."""
     writes: dict[str, list[_Write]] = {}
-    murky: set[str] = set()
     for e in events:
         if e["kind"] != "client" or e.get("op") not in ("put", "delete", "txn"):
             continue
-        key, op, ok = str(e["key"]), str(e["op"]), bool(e.get("ok"))
+        op, ok = str(e["op"]), bool(e.get("ok"))
         t = float(e["t"])
         invoked = float(e["invoked"]) if e.get("invoked") is not None else t - float(e.get("latency") or 0)
         if op == "txn":
-            if not ok:
-                murky.add(key)  # may have put its value, or not: nothing certain about this key
-                continue
-            if not e.get("succeeded"):
+            if ok and not e.get("succeeded"):
                 continue  # its compare failed: it wrote nothing
             op = "put"
         value = e.get("value")
-        writes.setdefault(key, []).append(
-            _Write(op, None if value is None else str(value), invoked, t if ok else float("inf"))
-        )
-    return writes, murky
+        recorded = None if op == "delete" else UNKNOWN if value is None else str(value)
+        writes.setdefault(str(e["key"]), []).append(_Write(op, recorded, invoked, t if ok else float("inf")))
+    return writes
 
 
 def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -> CheckResult:
@@ -105,7 +108,7 @@ def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -
     those writes' values, or be absent if one of them is a delete.
     """
     name = "no-acked-write-lost"
-    writes, murky = _writes(events)
+    writes = _writes(events)
     acked = sum(1 for ws in writes.values() for w in ws if w.acked and w.op == "put")
     if not any(w.acked for ws in writes.values() for w in ws):
         return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
@@ -116,7 +119,7 @@ def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -
     first: list[float] = []
     for key, ws in writes.items():
         done = [w for w in ws if w.acked]
-        if not done or key in murky:
+        if not done:
             continue
         latest_start = max(w.invoked for w in done)
         last = [w for w in ws if w.completed >= latest_start]
@@ -127,7 +130,7 @@ def no_acked_write_lost(events: Iterable[Event], final: dict[str, str] | None) -
             if not may_be_absent:
                 lost.append(key)
                 first.append(when)
-        elif None not in allowed and final[key] not in allowed:
+        elif UNKNOWN not in allowed and final[key] not in allowed:
             wrong.append(key)
             first.append(when)
     if lost or wrong:
@@ -170,52 +173,14 @@ def convergence(statuses: Sequence[dict[str, Any]]) -> CheckResult:
     )
 
 
-#: The value of a put recorded without one (presence is still known).
-UNKNOWN = "\x00unknown value"
-
-
-@dataclass
-class _FinalWrite:
-    invoked: float
-    completed: float | None  # None: not acknowledged (it may still apply, at any time)
-    value: str | None  # None: a delete; UNKNOWN: a put whose value was not recorded
-    is_put: bool
-
-
-def _writes_by_key(events: Iterable[Event], *, presence: bool) -> tuple[dict[str, list[_FinalWrite]], int]:
-    """Every put and delete by key, with its invocation (``t - latency``)
-    and, if acknowledged, completion time; and how many were acknowledged.
-    Without ``presence``, puts recorded without a value are left out."""
-    writes: dict[str, list[_FinalWrite]] = {}
-    acked = 0
-    for e in events:
-        if e["kind"] != "client" or e.get("op") not in ("put", "delete"):
-            continue
-        t = float(e["t"])
-        ok = bool(e.get("ok"))
-        is_put = e["op"] == "put"
-        value = e.get("value") if is_put else None
-        if is_put and value is None and not presence:
-            continue
-        w = _FinalWrite(
-            t - float(e.get("latency") or 0.0),
-            t if ok else None,
-            (UNKNOWN if is_put else None) if value is None else str(value),
-            is_put,
-        )
-        acked += ok
-        writes.setdefault(str(e["key"]), []).append(w)
-    return writes, acked
-
-
-def _possible_last(ws: list[_FinalWrite]) -> set[str | None]:
+def _possible_last(ws: list[_Write]) -> set[str | None]:
     """The values a key may hold after these writes (None: absent). A write W
     cannot be last when an acknowledged write began after W was acknowledged;
     an unacknowledged write can always be last; before any write, absent."""
-    last_acked_invoke = max((w.invoked for w in ws if w.completed is not None), default=None)
+    last_acked_invoke = max((w.invoked for w in ws if w.acked), default=None)
     if last_acked_invoke is None:
         return {None, *(w.value for w in ws)}
-    return {w.value for w in ws if w.completed is None or w.completed >= last_acked_invoke}
+    return {w.value for w in ws if w.completed >= last_acked_invoke}
 
 
 def final_values(
@@ -236,8 +201,13 @@ def final_values(
     invocation is ``t - latency``.
     """
     name = "final-values"
-    writes, acked = _writes_by_key(events, presence=False)
-    if acked == 0:
+    # puts recorded without their value say nothing about the final value
+    writes = {
+        key: ws
+        for key, ws in ((k, [w for w in ws if w.value != UNKNOWN]) for k, ws in _writes(events).items())
+        if ws
+    }
+    if not any(w.acked for ws in writes.values() for w in ws):
         return CheckResult(name, True, "no acknowledged writes to verify", skipped=True)
     if final is None:
         if partitioned:
@@ -247,7 +217,7 @@ def final_values(
     first_at: float | None = None
     for key, ws in writes.items():
         if slack:
-            ws = [_FinalWrite(w.invoked - slack, w.completed, w.value, w.is_put) for w in ws]
+            ws = [_Write(w.op, w.value, w.invoked - slack, w.completed) for w in ws]
         possible = _possible_last(ws)
         got = final.get(key)
         if got not in possible:
@@ -255,7 +225,7 @@ def final_values(
                 f"{key}={got!r} (possible: {', '.join(sorted(repr(v) for v in possible if v is not None))}"
                 f"{' or absent' if None in possible else ''})"
             )
-            acked_done = [w.completed for w in ws if w.completed is not None]
+            acked_done = [w.completed for w in ws if w.acked]
             at = max(acked_done) if acked_done else None
             if at is not None and (first_at is None or at < first_at):
                 first_at = at

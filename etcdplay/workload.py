@@ -66,6 +66,18 @@ class ClientPlan:
         return self.step.clients / rate if rate > 0 else 0.0
 
 
+def start_fields(step: WorkloadStep) -> dict[str, object]:
+    """The fields of the ``workload`` start event, the same on both backends."""
+    return {
+        "phase": "start",
+        "clients": step.clients,
+        "duration": step.duration,
+        "rate": step.rate,
+        "keys": step.keys,
+        "prefix": step.prefix,
+    }
+
+
 # --- etcd flags a scenario may set ----------------------------------------------------------
 
 #: Flags etcdplay sets itself (identity, URLs, cluster, timers, logging): a

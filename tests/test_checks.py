@@ -86,3 +86,26 @@ def test_no_divergence() -> None:
     assert not result.ok and result.at == 3 and result.nodes == ("n2", "n3")
     assert "revision 12" in result.detail
     assert checks.no_divergence([]).skipped
+
+
+def txn(t0: float, t1: float, key: str, value: str, expect: str | None, succeeded: bool | None) -> dict:
+    e = write("txn", t0, t1, key, value, ok=succeeded is not None)
+    e["expect"] = expect
+    if succeeded is not None:
+        e["succeeded"] = succeeded
+    return e
+
+
+def test_write_order_checks_read_a_txn_as_the_put_it_may_be() -> None:
+    base = [write("put", 0, 1, "k", "a")]
+    held = [*base, txn(2, 3, "k", "b", "a", True)]
+    failed_compare = [*base, txn(2, 3, "k", "b", "x", False)]
+    unanswered = [*base, txn(2, 3, "k", "b", "a", None)]
+    for check in (checks.no_acked_write_lost, checks.final_values):
+        # a txn whose compare held is a put acknowledged after "a"
+        assert check(held, {"k": "b"}).ok and not check(held, {"k": "a"}).ok
+        # one whose compare failed wrote nothing
+        assert check(failed_compare, {"k": "a"}).ok and not check(failed_compare, {"k": "b"}).ok
+        # one with no answer may have put its value, or not
+        assert check(unanswered, {"k": "a"}).ok and check(unanswered, {"k": "b"}).ok
+        assert not check(unanswered, {"k": "c"}).ok

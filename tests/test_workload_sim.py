@@ -15,6 +15,7 @@ from etcdplay.runner import RunResult, make_header, run_scenario
 from etcdplay.scenario import ScenarioError, from_dict, load_builtin
 from etcdplay.sim.backend import SimBackend
 from etcdplay.sim.kv import KVStore
+from etcdplay.sim.raft import Command, Entry
 from etcdplay.summary import print_summary
 from etcdplay.trace import TraceWriter
 
@@ -65,11 +66,32 @@ def test_serializable_reads_are_marked_and_not_held_to_linearizability() -> None
     assert check(result, "linearizable").ok
 
 
-def test_txn_is_left_out_by_the_simulator_and_said_so() -> None:
-    result = run(scenario(mix={"put": 1, "txn": 1}))
-    notes = [e["text"] for e in result.trace.events if e["kind"] == "note"]
-    assert any("txn is not modelled" in n for n in notes)
-    assert not [e for e in result.trace.events if e["kind"] == "client" and e["op"] == "txn"]
+def test_txn_is_a_compare_and_put_recorded_as_live_records_it() -> None:
+    result = run(scenario(mix={"put": 2, "get": 2, "txn": 3}))
+    txns = [e for e in result.trace.events if e["kind"] == "client" and e["op"] == "txn"]
+    assert len(txns) > 100
+    assert all("expect" in e and e["value"] for e in txns)
+    done = [e for e in txns if e["ok"]]
+    # both outcomes happen: a compare on the value last read holds until
+    # another client writes the key
+    assert {e["succeeded"] for e in done} == {True, False}
+    # a txn whose compare held wrote its value: a later read can see it
+    written = {e["value"] for e in done if e["succeeded"]}
+    read = {e.get("value") for e in result.trace.events if e["kind"] == "client" and e["op"] == "get"}
+    assert written & read
+    lin = check(result, "linearizable")
+    assert lin.ok and not lin.skipped, lin.detail
+    assert result.ok, [c for c in result.checks if not c.ok]
+
+
+def test_store_applies_a_txn_only_when_its_compare_holds() -> None:
+    store = KVStore()
+    assert store.apply(Entry(1, 1, Command("txn", "k", "a", 1, expect=None)))  # absent: holds
+    assert store.compare_held and store.get("k") == "a" and store.revision == 1
+    assert not store.apply(Entry(1, 2, Command("txn", "k", "b", 2, expect="x")))
+    assert not store.compare_held and store.get("k") == "a" and store.revision == 1
+    assert store.apply(Entry(1, 3, Command("txn", "k", "c", 3, expect="a")))
+    assert store.get("k") == "c" and store.revision == 2
 
 
 def test_bad_mix_is_a_clear_error() -> None:
@@ -138,4 +160,19 @@ def test_a_delete_doing_nothing_is_caught(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(KVStore, "apply", buggy)
     result = run(scenario())
+    assert not check(result, "linearizable").ok
+
+
+@needs_source
+def test_a_txn_that_ignores_its_compare_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = KVStore.apply
+
+    def buggy(self: KVStore, entry: Any) -> bool:
+        cmd = entry.command
+        if cmd is not None and cmd.op == "txn" and cmd.expect != self.get(cmd.key):
+            cmd.expect = self.get(cmd.key)  # the compare always holds
+        return original(self, entry)
+
+    monkeypatch.setattr(KVStore, "apply", buggy)
+    result = run(scenario(mix={"put": 2, "get": 2, "txn": 3}))
     assert not check(result, "linearizable").ok

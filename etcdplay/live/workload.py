@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from etcdplay.backend import OpResult
 from etcdplay.scenario import WorkloadStep
-from etcdplay.workload import FAILURE_BACKOFF, ClientPlan, PlannedOp
+from etcdplay.workload import FAILURE_BACKOFF, ClientPlan, PlannedOp, start_fields
 
 if TYPE_CHECKING:
     from etcdplay.live.backend import LiveBackend
@@ -51,16 +51,7 @@ class LiveWorkload:
     def _run(self) -> None:
         backend, step = self.backend, self.step
         assert backend.trace is not None
-        backend.trace.emit(
-            backend.now(),
-            "workload",
-            phase="start",
-            clients=step.clients,
-            duration=step.duration,
-            rate=step.rate,
-            keys=step.keys,
-            prefix=step.prefix,
-        )
+        backend.trace.emit_fields(backend.now(), "workload", None, start_fields(step))
         self._plans = [ClientPlan(step, c, self.seed) for c in range(step.clients)]
         self._preferred = list(range(step.clients))
         now = time.monotonic()

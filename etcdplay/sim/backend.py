@@ -36,6 +36,7 @@ from etcdplay.sim.safety import SafetyMonitor
 from etcdplay.sim.timers import PeriodicTimer, timer_model
 from etcdplay.sim.workload import SimWorkload
 from etcdplay.trace import TraceWriter
+from etcdplay.workload import start_fields
 
 #: etcd's request timeout is 5 s plus twice the election timeout.
 REQUEST_TIMEOUT_BASE = 5.0
@@ -665,22 +666,7 @@ class SimBackend:
                 self._members([step.node])
             workload = SimWorkload(step, seed, self.clients, clock, self._client_event, self._workload_ended)
             self._loads.append(workload)
-            self._trace.emit(
-                clock.now(),
-                "workload",
-                phase="start",
-                clients=step.clients,
-                duration=step.duration,
-                rate=step.rate,
-                keys=step.keys,
-                prefix=step.prefix,
-            )
-            if workload.dropped_txn:
-                self._trace.emit(
-                    clock.now(),
-                    "note",
-                    text="workload: txn is not modelled by the simulator; its share of the mix is left out",
-                )
+            self._trace.emit_fields(clock.now(), "workload", None, start_fields(step))
             workload.start()
 
     def _workload_ended(self, workload: SimWorkload) -> None:

@@ -121,6 +121,7 @@ class _Pending:
     finished: bool
     prefix: bool
     serializable: bool
+    expect: str | None
 
     def __init__(
         self,
@@ -133,6 +134,7 @@ class _Pending:
         *,
         prefix: bool,
         serializable: bool = False,
+        expect: str | None = None,
     ) -> None:
         self.op = op
         self.key = key
@@ -144,6 +146,7 @@ class _Pending:
         self.finished = False
         self.prefix = prefix
         self.serializable = serializable
+        self.expect = expect
 
 
 @dataclass(slots=True)
@@ -206,16 +209,27 @@ class ClientService:
         prefix: bool = False,
         endpoint: str | None = None,
         serializable: bool = False,
+        expect: str | None = None,
     ) -> int:
-        """Start one operation (put, delete, get, or get with ``prefix``);
+        """Start one operation (put, delete, txn, get, or get with ``prefix``);
         ``done`` is called exactly once, on success or failure. ``endpoint``
         sends it to that member (a request to a member that is down fails at
         once, as a refused connection does); by default the client picks.
         A ``serializable`` get is answered by the endpoint from its own store,
-        without asking the leader (etcd's serializable read: may be stale)."""
+        without asking the leader (etcd's serializable read: may be stale).
+        A txn puts ``value`` if the key holds ``expect`` (None: is absent);
+        its result's value says whether the compare held."""
         rid = next(self._ids)
         pending = _Pending(
-            op, key, value, self._sched.now(), source, done, prefix=prefix, serializable=serializable
+            op,
+            key,
+            value,
+            self._sched.now(),
+            source,
+            done,
+            prefix=prefix,
+            serializable=serializable,
+            expect=expect,
         )
         self._pending[rid] = pending
         self._deadlines.append((pending.started + self._request_timeout, rid))
@@ -312,7 +326,7 @@ class ClientService:
             else:
                 self._net.send(endpoint, leader, request)
             return
-        command = Command(pending.op, pending.key, pending.value, rid)
+        command = Command(pending.op, pending.key, pending.value, rid, pending.expect)
         self._propose(node, command, hops=0)
 
     def _propose(self, node: SimNode, command: Command, hops: int) -> None:
@@ -368,7 +382,9 @@ class ClientService:
         if command is not None:
             pending = self._pending.get(command.request_id)
             if pending is not None and pending.endpoint == node.name:
-                self._reply(command.request_id, True)
+                # a txn's answer: did the compare hold where it was applied
+                held = command.op == "txn" and node.kv is not None and node.kv.compare_held
+                self._reply(command.request_id, True, held if command.op == "txn" else None)
         reads = self._reads.get(node.name)
         if reads:
             self._try_reads(node)

@@ -17,7 +17,7 @@ __all__ = ["KVStore"]
 
 
 class KVStore:
-    __slots__ = ("_data", "_hash", "applied_index", "revision")
+    __slots__ = ("_data", "_hash", "applied_index", "compare_held", "revision")
 
     def __init__(self) -> None:
         self._data: dict[str, str] = {}
@@ -25,6 +25,9 @@ class KVStore:
         # etcd starts at revision 1 for an empty store; we count changes from 0.
         self.revision = 0
         self.applied_index = 0
+        # whether the last txn applied found its compare true (what the
+        # member that proposed it answers its client)
+        self.compare_held = False
 
     def apply(self, entry: Entry) -> bool:
         """Apply one committed entry; returns whether the contents changed.
@@ -32,7 +35,9 @@ class KVStore:
         Entries at or below `applied_index` are skipped, so a node restarted
         with a surviving store can be handed its whole committed log again.
         A put always counts as a change (etcd bumps the revision even when
-        the value is the same); deleting a missing key does not.
+        the value is the same); deleting a missing key does not. A txn is a
+        compare-and-put on one key: when the key does not hold ``expect`` it
+        changes nothing (etcd makes no revision for a txn that writes nothing).
         """
         if entry.index <= self.applied_index:
             return False
@@ -40,7 +45,11 @@ class KVStore:
         cmd = entry.command
         if cmd is None:
             return False
-        if cmd.op == "put":
+        if cmd.op == "txn":
+            self.compare_held = self._data.get(cmd.key) == cmd.expect
+            if not self.compare_held:
+                return False
+        if cmd.op == "put" or cmd.op == "txn":
             self._data[cmd.key] = cmd.value
         elif cmd.op == "delete":
             if cmd.key not in self._data:

@@ -452,7 +452,7 @@ class SimNode:
         if kv.apply(entry):
             if old is not None:
                 self.digest ^= item_digest(command.key, old)
-            if command.op == "put":
+            if command.op != "delete":  # a put, or a txn whose compare held
                 self.digest ^= item_digest(command.key, command.value)
 
     # --- views --------------------------------------------------------------------

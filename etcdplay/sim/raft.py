@@ -77,20 +77,26 @@ class Record:
 # copy and pickle work on them, compiled too.
 @dataclass(slots=True, init=False)
 class Command(Record):
-    op: str  # "put" | "delete"
+    op: str  # "put" | "delete" | "txn"
     key: str
     value: str
     request_id: int  # lets the shell match a commit to the client request
+    # txn (a compare-and-put on one key): put ``value`` only when the key
+    # holds ``expect`` (None: when the key is absent)
+    expect: str | None
 
-    def __init__(self, op: str, key: str, value: str = "", request_id: int = 0) -> None:
+    def __init__(
+        self, op: str, key: str, value: str = "", request_id: int = 0, expect: str | None = None
+    ) -> None:
         self.op = op
         self.key = key
         self.value = value
         self.request_id = request_id
+        self.expect = expect
 
     # Hand-written too: the safety monitor hashes every command it sees.
     def __hash__(self) -> int:
-        return hash((self.op, self.key, self.value, self.request_id))
+        return hash((self.op, self.key, self.value, self.request_id, self.expect))
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)

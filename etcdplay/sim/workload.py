@@ -4,8 +4,8 @@ Each client is closed loop, as in etcd's robustness traffic: it sends one
 operation, waits for its answer (or its timeout), then sends the next, paced
 to its share of ``rate`` when one is given. All clients share the client
 service's endpoint choice (one connection that fails over when its member
-goes down). A txn is not modelled by the simulator's key-value store, so a
-mix's txn share is left out, and the trace says so.
+goes down). A txn is a compare-and-put on one key, applied by every member's
+store from the log like a put (etcdplay.sim.kv).
 """
 
 from __future__ import annotations
@@ -40,12 +40,7 @@ class SimWorkload:
         self.running = True
         self._active = step.clients
         self._end_at = 0.0
-        mix = {op: w for op, w in step.mix.items() if op != "txn"}
-        self.dropped_txn = "txn" in step.mix and step.mix["txn"] > 0
-        if not any(w > 0 for w in mix.values()):
-            mix = {"get": 1.0}
-        planned = step.model_copy(update={"mix": mix})
-        self._plans = [ClientPlan(planned, c, seed) for c in range(step.clients)]
+        self._plans = [ClientPlan(step, c, seed) for c in range(step.clients)]
 
     def start(self) -> None:
         self._end_at = self._sched.now() + self.step.duration
@@ -70,12 +65,18 @@ class SimWorkload:
             source="workload",
             endpoint=self.step.node,
             serializable=serializable,
+            expect=op.expect,
         )
 
     def _done(self, plan: ClientPlan, op: PlannedOp, serializable: bool, result: ClientResult) -> None:
         extra: dict[str, Any] = {"client": plan.client}
         if serializable:
             extra["serializable"] = True
+        if op.op == "txn":  # as live records it: the value it would put, the compare, the outcome
+            extra["value"] = op.value
+            extra["expect"] = op.expect
+            if result.ok:
+                extra["succeeded"] = result.value is True
         if result.ok:
             self.acked += 1
             if op.op == "get":
