@@ -14,6 +14,11 @@ every case (HTML and PNG) and a JSON of the numbers.
 The simulator's network and disk are the sweep's defaults for every case
 (latency uniform(0.5,1.5) ms one way, disk fixed(1) ms): no per-case tuning.
 
+Live members talk directly (``--no-proxy``): a crash needs no network fault,
+and etcdplay's fault proxy, a Python event loop in the controller, was
+measured to add 20-40 ms to the first vote round after the crash (docs/
+fidelity.md). ``--with-proxy`` measures through it.
+
     python3 scripts/fidelity.py --out runs/fidelity --live-trials 40 --sim-trials 2000
     python3 scripts/fidelity.py --out runs/fidelity --reuse   # recompute from saved JSON
 
@@ -141,6 +146,9 @@ def main() -> int:
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "fidelity-failover.png")
     ap.add_argument("--latency-ms", default="uniform(0.5,1.5)", help="the simulator's one-way latency")
     ap.add_argument("--disk-ms", default="fixed(1)", help="the simulator's fsync time")
+    ap.add_argument(
+        "--with-proxy", action="store_true", help="live peers talk through etcdplay's fault proxy"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -171,7 +179,11 @@ def main() -> int:
             if not ((args.reuse or args.reuse_sim) and live_json.exists()):
                 live_env = dict(env, ETCDPLAY_ETCD_BIN=path)
                 cmd = sweep(
-                    [*case.flags(), "--backend", "live", "--trials", str(args.live_trials)],
+                    [
+                        *case.flags(),
+                        *("--backend", "live", "--trials", str(args.live_trials)),
+                        *([] if args.with_proxy else ["--no-proxy"]),
+                    ],
                     live_json,
                     live_env,
                 )

@@ -55,6 +55,20 @@ def test_live_failover_and_compare_with_the_simulator(tmp_path: Path) -> None:
     assert "live (live.json): 500 ms" in (tmp_path / "both.html").read_text()
 
 
+def test_live_failover_without_the_proxy(tmp_path: Path) -> None:
+    live = tmp_path / "live.json"
+    result = runner.invoke(
+        app,
+        ["sweep", "failover", "--backend", "live", "--no-proxy", "--trials", "2", "--json", str(live), *FLAGS],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(live.read_text())
+    assert doc["options"]["proxy"] is False
+    assert all(s["downtime_ms"] is not None for s in doc["configurations"][0]["samples"])
+    refused = runner.invoke(app, ["sweep", "failover", "--no-proxy", "--trials", "2", *FLAGS])
+    assert refused.exit_code == 2 and "--no-proxy: only with --backend live" in refused.output
+
+
 def test_live_refuses_stale_followers() -> None:
     result = runner.invoke(
         app, ["sweep", "failover", "--backend", "live", "--trials", "1", "--stale-followers", "1", *FLAGS]
