@@ -99,12 +99,27 @@ class Disorder:
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("disorder", "dst", "extra", "last_arrival", "net", "since", "src", "target", "up")
+    __slots__ = (
+        "deliver",
+        "disorder",
+        "dst",
+        "extra",
+        "extra_sample",
+        "last_arrival",
+        "net",
+        "since",
+        "src",
+        "target",
+        "up",
+    )
 
     def __init__(self, net: Network, src: str, dst: str, target: _Member) -> None:
         self.src = src
         self.dst = dst
         self.extra: Distribution | None = None
+        # draws from ``extra`` (network.sampler): the same floats as
+        # ``extra.sample(rng)`` without a Python-level call per message
+        self.extra_sample: Callable[[], float] | None = None
         self.disorder: Disorder | None = None
         self.last_arrival = 0.0
         self.net = net
@@ -113,6 +128,10 @@ class _Link:
         # when this connection was (re)established: at a (re)start of either
         # end or when a partition healed (etcd's rafthttp ActiveSince)
         self.since = 0.0
+        # ``arrive`` bound once: scheduling ``link.arrive`` per message would
+        # build a new bound method each time (compiled, a generic attribute
+        # lookup and an allocation per message)
+        self.deliver: Callable[[int, Any], None] = self.arrive
 
     def arrive(self, incarnation: int, message: Any) -> None:
         net = self.net
@@ -225,8 +244,8 @@ class Network:
                 self._observe(src, dst, message, None, "loss")
             return
         delay = self._sample()
-        if link.extra is not None:
-            delay += link.extra.sample(self._rng)
+        if link.extra_sample is not None:
+            delay += link.extra_sample()
         arrival = self._now() + delay
         if link.disorder is not None and type(message) in _RAFT_MESSAGES:
             self._send_disordered(link, message, arrival, link.disorder)
@@ -236,7 +255,7 @@ class Network:
         link.last_arrival = arrival
         if self.observer is not None:
             self._observe(src, dst, message, arrival, None)
-        self._call_at(arrival, link.arrive, link.target.incarnation, message)
+        self._call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def send_all(self, src: str, messages: Iterable[Any]) -> None:
         """``send(src, m.dst, m)`` for each message in order (a node releasing
@@ -263,8 +282,8 @@ class Network:
                     self._observe(src, message.dst, message, None, "loss")
                 continue
             delay = sample()
-            if link.extra is not None:
-                delay += link.extra.sample(self._rng)
+            if link.extra_sample is not None:
+                delay += link.extra_sample()
             arrival = now + delay
             if link.disorder is not None and type(message) in _RAFT_MESSAGES:
                 self._send_disordered(link, message, arrival, link.disorder)
@@ -274,7 +293,7 @@ class Network:
             link.last_arrival = arrival
             if observer is not None:
                 self._observe(src, message.dst, message, arrival, None)
-            call_at(arrival, link.arrive, link.target.incarnation, message)
+            call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def _send_disordered(self, link: _Link, message: Any, arrival: float, disorder: Disorder) -> None:
         """Send on a link under ``disorder``: maybe outside FIFO order, maybe twice."""
@@ -289,13 +308,13 @@ class Network:
             link.last_arrival = arrival
         if self.observer is not None:
             self._observe(link.src, link.dst, message, arrival, None)
-        self._call_at(arrival, link.arrive, link.target.incarnation, message)
+        self._call_at(arrival, link.deliver, link.target.incarnation, message)
         if rng.random() < disorder.duplicate:
             self.stats.duplicated += 1
             again = arrival + rng.random() * disorder.spread
             if self.observer is not None:
                 self._observe(link.src, link.dst, message, again, None)
-            self._call_at(again, link.arrive, link.target.incarnation, message)
+            self._call_at(again, link.deliver, link.target.incarnation, message)
 
     # --- the message trace level --------------------------------------------------
 
@@ -347,9 +366,11 @@ class Network:
         """Add ``extra`` to both directions of every link touching ``nodes``
         (replacing an earlier delay on those links)."""
         chosen = set(nodes)
+        draw = sampler(extra, self._rng)  # draws nothing until a message is sent
         for (a, b), link in self._links.items():
             if a in chosen or b in chosen:
                 link.extra = extra
+                link.extra_sample = draw
 
     def disorder(self, nodes: Iterable[str], disorder: Disorder | None) -> None:
         """Duplicate and reorder Raft messages on both directions of every
@@ -365,6 +386,7 @@ class Network:
         self._reconnect()
         for link in self._links.values():
             link.extra = None
+            link.extra_sample = None
             link.disorder = self._base_disorder
 
     def _reconnect(self) -> None:
