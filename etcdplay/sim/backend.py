@@ -401,7 +401,7 @@ class SimBackend:
                 NodeStatus(
                     name,
                     running=True,
-                    role=raft.role.value,
+                    role=str(raft.role),  # a StrEnum: its value, without enum's property
                     term=raft.term,
                     leader=raft.leader,
                     commit=raft.commit_index,
@@ -551,7 +551,7 @@ class SimBackend:
             fields["error"] = result.error
         if extra:
             fields.update(extra)
-        self._trace.emit(now, "client", result.node, **fields)
+        self._trace.emit_fields(now, "client", result.node, fields)
 
     def _run_op(
         self, op: str, key: str, value: str = "", *, prefix: bool = False, node: str | None = None

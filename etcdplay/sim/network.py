@@ -201,6 +201,7 @@ class Network:
         # generator, so turning it on moves no other draw.
         self._base_disorder = disorder
         self._disorder_rng = disorder_rng if disorder_rng is not None else random.Random(0)
+        self._disorder_random = self._disorder_rng.random  # bound once: called per message
         if disorder is not None:
             for link in self._links.values():
                 link.disorder = disorder
@@ -297,10 +298,10 @@ class Network:
 
     def _send_disordered(self, link: _Link, message: Any, arrival: float, disorder: Disorder) -> None:
         """Send on a link under ``disorder``: maybe outside FIFO order, maybe twice."""
-        rng = self._disorder_rng
-        if rng.random() < disorder.reorder:
+        draw = self._disorder_random
+        if draw() < disorder.reorder:
             # not held behind earlier messages, and later ones do not wait for it
-            arrival += rng.random() * disorder.spread
+            arrival += draw() * disorder.spread
             self.stats.reordered += 1
         else:
             if arrival < link.last_arrival:
@@ -309,9 +310,9 @@ class Network:
         if self.observer is not None:
             self._observe(link.src, link.dst, message, arrival, None)
         self._call_at(arrival, link.deliver, link.target.incarnation, message)
-        if rng.random() < disorder.duplicate:
+        if draw() < disorder.duplicate:
             self.stats.duplicated += 1
-            again = arrival + rng.random() * disorder.spread
+            again = arrival + draw() * disorder.spread
             if self.observer is not None:
                 self._observe(link.src, link.dst, message, again, None)
             self._call_at(again, link.deliver, link.target.incarnation, message)
