@@ -158,7 +158,7 @@ class SimBackend:
                     timer_rng=derive_rng(seed, f"timers:{name}"),
                     pre_vote=cluster.pre_vote,
                     check_quorum=cluster.check_quorum,
-                    on_output=self.safety.observe_output if self.safety else None,
+                    safety=self.safety,
                     on_event=self._raft_event,
                     transfer_poll=cluster.heartbeat_ms / 1000.0,
                     transfer_timeout=REQUEST_TIMEOUT_BASE + 2 * election,

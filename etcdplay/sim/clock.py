@@ -16,25 +16,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any, Protocol
+from typing import Any
 
 import simpy
 from simpy.events import NORMAL
 
 
-class Scheduler(Protocol):
-    def now(self) -> float: ...
+class Scheduler:
+    """What the network, timers, nodes and clients use. A base class, not a
+    Protocol: compiled, a call through a class is a direct (vtable) call,
+    where a call through a Protocol looks the method up by name and parses
+    its arguments, on every message and timer."""
+
+    def now(self) -> float:
+        raise NotImplementedError
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` after ``delay`` seconds of virtual time."""
+        raise NotImplementedError
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` at exactly ``when`` (not ``now + (when -
         now)``, which float rounding can move by an ulp and so reorder two
         calls meant for the same instant)."""
+        raise NotImplementedError
 
 
-class SimpyScheduler:
+class SimpyScheduler(Scheduler):
     """The simulation on a ``simpy.Environment``'s clock.
 
     The environment owns virtual time (``env.now``) and runs any SimPy
@@ -168,7 +176,7 @@ def _pop(heap: list[_Call]) -> _Call:
     return top
 
 
-class HeapScheduler:
+class HeapScheduler(Scheduler):
     """The smallest event loop: a heap of calls ordered by (time, sequence).
 
     The sequence number breaks ties in scheduling order, so runs are

@@ -195,8 +195,6 @@ class Network:
         self.observer: MessageObserver | None = None
         self._in_flight: dict[int, int] = {}  # id(message) -> the observer's message id
         self._message_ids = itertools.count(1)
-        self._now = scheduler.now
-        self._call_at = scheduler.call_at
         # The whole run's disorder (NetworkSpec), restored by heal; its own
         # generator, so turning it on moves no other draw.
         self._base_disorder = disorder
@@ -215,7 +213,7 @@ class Network:
         member = self._members[name]
         member.incarnation += 1
         member.receiver = receiver
-        now = self._now()
+        now = self._scheduler.now()
         for (a, b), link in self._links.items():
             if a == name or b == name:
                 link.since = now
@@ -247,7 +245,7 @@ class Network:
         delay = self._sample()
         if link.extra_sample is not None:
             delay += link.extra_sample()
-        arrival = self._now() + delay
+        arrival = self._scheduler.now() + delay
         if link.disorder is not None and type(message) in _RAFT_MESSAGES:
             self._send_disordered(link, message, arrival, link.disorder)
             return
@@ -256,7 +254,7 @@ class Network:
         link.last_arrival = arrival
         if self.observer is not None:
             self._observe(src, dst, message, arrival, None)
-        self._call_at(arrival, link.deliver, link.target.incarnation, message)
+        self._scheduler.call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def send_all(self, src: str, messages: Iterable[Any]) -> None:
         """``send(src, m.dst, m)`` for each message in order (a node releasing
@@ -264,8 +262,8 @@ class Network:
         stats = self.stats
         links = self._links_from.get(src, {})
         sample = self._sample
-        call_at = self._call_at
-        now = self._now()  # sending does not move the clock
+        sched = self._scheduler
+        now = sched.now()  # sending does not move the clock
         observer = self.observer
         for message in messages:
             stats.sent += 1
@@ -294,7 +292,7 @@ class Network:
             link.last_arrival = arrival
             if observer is not None:
                 self._observe(src, message.dst, message, arrival, None)
-            call_at(arrival, link.deliver, link.target.incarnation, message)
+            sched.call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def _send_disordered(self, link: _Link, message: Any, arrival: float, disorder: Disorder) -> None:
         """Send on a link under ``disorder``: maybe outside FIFO order, maybe twice."""
@@ -309,13 +307,13 @@ class Network:
             link.last_arrival = arrival
         if self.observer is not None:
             self._observe(link.src, link.dst, message, arrival, None)
-        self._call_at(arrival, link.deliver, link.target.incarnation, message)
+        self._scheduler.call_at(arrival, link.deliver, link.target.incarnation, message)
         if draw() < disorder.duplicate:
             self.stats.duplicated += 1
             again = arrival + draw() * disorder.spread
             if self.observer is not None:
                 self._observe(link.src, link.dst, message, again, None)
-            self._call_at(again, link.deliver, link.target.incarnation, message)
+            self._scheduler.call_at(again, link.deliver, link.target.incarnation, message)
 
     # --- the message trace level --------------------------------------------------
 
@@ -396,7 +394,7 @@ class Network:
 
     def _sync_reach(self) -> None:
         self._reach = {n: set(self.graph.adj[n]) for n in self.names}
-        now = self._now()
+        now = self._scheduler.now()
         for (a, b), link in self._links.items():
             up = b in self._reach[a]
             if up and not link.up:
