@@ -86,3 +86,19 @@ def test_no_divergence() -> None:
     assert not result.ok and result.at == 3 and result.nodes == ("n2", "n3")
     assert "revision 12" in result.detail
     assert checks.no_divergence([]).skipped
+
+
+def test_check_results_and_operations_survive_copy_and_pickle() -> None:
+    # both are compiled with the simulator core, where a frozen dataclass
+    # refuses the attribute writes copy and pickle make without __reduce__
+    import copy
+    import pickle
+
+    from etcdplay.linearizability import Operation
+
+    result = checks.CheckResult("x", False, "detail", ("n1", "n2"), 1.5, True, ("op",))
+    op = Operation(3, "txn", "k", 0.25, 1.0, "new", "old", True)
+    for thing in (result, op):
+        assert pickle.loads(pickle.dumps(thing)) == thing
+        assert copy.copy(thing) == thing
+        assert copy.deepcopy(thing) == thing
