@@ -1,6 +1,10 @@
 """How many chaos seeds per second can a safety sweep check?
 
-Run: python benchmarks/bench_chaos.py [--seeds 200] [--jobs 2] [--scenario chaos]
+Run from the checkout: python3 -m benchmarks.bench_chaos [--seeds 200] [--jobs 2]
+[--in-process 30] [--scenario chaos]. (``python3 benchmarks/bench_chaos.py``
+puts ``benchmarks/`` first on the path, so it imports the *installed*
+etcdplay, which may be another checkout, and its compiled core may not match
+its source: check the first line printed.)
 
 The goal (issue 12): 100,000 chaos seeds within 30 minutes on this 2-core
 machine, i.e. at least 55 runs/s. Printed:

@@ -25,6 +25,15 @@ class CheckResult:
     # the few client operations a violation comes down to (linearizable), one line each
     operations: tuple[str, ...] = ()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild it through __init__: compiled with the
+        # simulator core (mypyc), a frozen dataclass refuses the attribute
+        # writes they would otherwise make
+        return (
+            CheckResult,
+            (self.name, self.ok, self.detail, self.nodes, self.at, self.skipped, self.operations),
+        )
+
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,

@@ -63,6 +63,12 @@ class Operation:
     expect: str | None = None
     succeeded: bool | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle through __init__ (compiled, a frozen dataclass
+        # refuses the attribute writes they would otherwise make)
+        args = (self.id, self.op, self.key, self.invoked, self.completed, self.value, self.expect)
+        return (Operation, (*args, self.succeeded))
+
     @property
     def indeterminate(self) -> bool:
         return self.completed == INF

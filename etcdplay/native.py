@@ -44,6 +44,9 @@ COMPILED = (
     "etcdplay.sim.client",
     "etcdplay.sim.failover",
     "etcdplay.sim.backend",
+    # the checks every run ends with (a tenth of a lean chaos run interpreted)
+    "etcdplay.checks",
+    "etcdplay.linearizability",
 )
 
 PURE_ENV = "ETCDPLAY_PURE_PYTHON"

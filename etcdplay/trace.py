@@ -68,7 +68,8 @@ class TraceWriter:
 
     Thread-safe: the live backend emits from poller threads while the runner
     emits from its own thread. Events are kept in memory (``events``) unless
-    ``keep=False``, which long sweeps use to keep memory flat.
+    ``keep=False``, which long sweeps use to keep memory flat; ``keep_kinds``
+    keeps only events of those kinds (lean runs keep what their checks read).
     """
 
     def __init__(
@@ -77,9 +78,11 @@ class TraceWriter:
         sink: IO[str] | None = None,
         *,
         keep: bool = True,
+        keep_kinds: frozenset[str] | None = None,
     ) -> None:
         self._sink = sink
         self._keep = keep
+        self._keep_kinds = keep_kinds
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
         # A snapshot of _subscribers taken under the lock at each change, so
@@ -121,7 +124,7 @@ class TraceWriter:
             if self._ended:
                 return
             self._ended = event["kind"] == "end"
-            if self._keep:
+            if self._keep and (self._keep_kinds is None or event["kind"] in self._keep_kinds):
                 self.events.append(event)
             if self._sink is not None:
                 self._sink.write(encode(event))

@@ -109,3 +109,19 @@ def test_write_order_checks_read_a_txn_as_the_put_it_may_be() -> None:
         # one with no answer may have put its value, or not
         assert check(unanswered, {"k": "a"}).ok and check(unanswered, {"k": "b"}).ok
         assert not check(unanswered, {"k": "c"}).ok
+
+
+def test_check_results_and_operations_survive_copy_and_pickle() -> None:
+    # both are compiled with the simulator core, where a frozen dataclass
+    # refuses the attribute writes copy and pickle make without __reduce__
+    import copy
+    import pickle
+
+    from etcdplay.linearizability import Operation
+
+    result = checks.CheckResult("x", False, "detail", ("n1", "n2"), 1.5, True, ("op",))
+    op = Operation(3, "txn", "k", 0.25, 1.0, "new", "old", True)
+    for thing in (result, op):
+        assert pickle.loads(pickle.dumps(thing)) == thing
+        assert copy.copy(thing) == thing
+        assert copy.deepcopy(thing) == thing

@@ -68,3 +68,14 @@ def test_bad_traces_name_file_and_line(tmp_path: Path, content: str, message: st
 def test_missing_trace(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="no such trace file"):
         read_trace(tmp_path / "none.jsonl")
+
+
+def test_keep_kinds_keeps_only_those_kinds_and_still_tells_subscribers() -> None:
+    writer = TraceWriter({"scenario": "x"}, keep_kinds=frozenset({"role", "end"}))
+    told: list[str] = []
+    writer.subscribe(lambda e: told.append(str(e["kind"])))
+    writer.emit(0.1, "note", text="not kept")
+    writer.emit(0.2, "role", "n1", role="leader", term=1)
+    writer.emit(0.3, "end", duration=0.3, ok=True)
+    assert [e["kind"] for e in writer.events] == ["role", "end"]
+    assert told == ["note", "role", "end"]

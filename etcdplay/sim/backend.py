@@ -159,7 +159,7 @@ class SimBackend:
                     timer_rng=derive_rng(seed, f"timers:{name}"),
                     pre_vote=cluster.pre_vote,
                     check_quorum=cluster.check_quorum,
-                    on_output=self.safety.observe_output if self.safety else None,
+                    safety=self.safety,
                     on_event=self._raft_event,
                     transfer_poll=cluster.heartbeat_ms / 1000.0,
                     transfer_timeout=REQUEST_TIMEOUT_BASE + 2 * election,
@@ -402,7 +402,7 @@ class SimBackend:
                 NodeStatus(
                     name,
                     running=True,
-                    role=raft.role.value,
+                    role=str(raft.role),  # a StrEnum: its value, without enum's property
                     term=raft.term,
                     leader=raft.leader,
                     commit=raft.commit_index,
@@ -552,7 +552,7 @@ class SimBackend:
             fields["error"] = result.error
         if extra:
             fields.update(extra)
-        self._trace.emit(now, "client", result.node, **fields)
+        self._trace.emit_fields(now, "client", result.node, fields)
 
     def _run_op(
         self, op: str, key: str, value: str = "", *, prefix: bool = False, node: str | None = None

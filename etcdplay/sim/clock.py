@@ -14,28 +14,35 @@ costs as much again as the simulator's own work per call.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any, Protocol
+from typing import Any
 
 import simpy
 from simpy.events import NORMAL
 
 
-class Scheduler(Protocol):
-    def now(self) -> float: ...
+class Scheduler:
+    """What the network, timers, nodes and clients use. A base class, not a
+    Protocol: compiled, a call through a class is a direct (vtable) call,
+    where a call through a Protocol looks the method up by name and parses
+    its arguments, on every message and timer."""
+
+    def now(self) -> float:
+        raise NotImplementedError
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` after ``delay`` seconds of virtual time."""
+        raise NotImplementedError
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` at exactly ``when`` (not ``now + (when -
         now)``, which float rounding can move by an ulp and so reorder two
         calls meant for the same instant)."""
+        raise NotImplementedError
 
 
-class SimpyScheduler:
+class SimpyScheduler(Scheduler):
     """The simulation on a ``simpy.Environment``'s clock.
 
     The environment owns virtual time (``env.now``) and runs any SimPy
@@ -113,8 +120,64 @@ class SimpyScheduler:
         heappush(self._calls, (when, NORMAL, next(self.env._eid), callback, args))
 
 
-class HeapScheduler:
-    """The smallest event loop: a heap of (time, sequence, callback, args).
+class _Call:
+    """One scheduled call on ``HeapScheduler``'s heap: a native object whose
+    ordering is two C comparisons, where a (time, sequence, ...) tuple on
+    ``heapq`` costs generic rich comparisons (an equality test, then an
+    order test, per field)."""
+
+    __slots__ = ("args", "fn", "seq", "when")
+
+    def __init__(self, when: float, seq: int, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.seq = seq
+        self.fn = fn
+        self.args = args
+
+
+def _before(a: _Call, b: _Call) -> bool:
+    return a.when < b.when or (a.when == b.when and a.seq < b.seq)
+
+
+def _push(heap: list[_Call], call: _Call) -> None:
+    """heapq.heappush ordered by (when, seq)."""
+    heap.append(call)
+    pos = len(heap) - 1
+    while pos > 0:
+        parent_pos = (pos - 1) >> 1
+        parent = heap[parent_pos]
+        if not _before(call, parent):
+            break
+        heap[pos] = parent
+        pos = parent_pos
+    heap[pos] = call
+
+
+def _pop(heap: list[_Call]) -> _Call:
+    """heapq.heappop ordered by (when, seq). (when, seq) pairs are unique, so
+    any correct heap pops them in the same order."""
+    last = heap.pop()
+    if not heap:
+        return last
+    top = heap[0]
+    n = len(heap)
+    pos = 0
+    child = 1
+    while child < n:
+        right = child + 1
+        if right < n and _before(heap[right], heap[child]):
+            child = right
+        if not _before(heap[child], last):
+            break
+        heap[pos] = heap[child]
+        pos = child
+        child = 2 * pos + 1
+    heap[pos] = last
+    return top
+
+
+class HeapScheduler(Scheduler):
+    """The smallest event loop: a heap of calls ordered by (time, sequence).
 
     The sequence number breaks ties in scheduling order, so runs are
     deterministic and a message never overtakes one sent earlier for the
@@ -123,8 +186,8 @@ class HeapScheduler:
 
     def __init__(self) -> None:
         self._now = 0.0
-        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq = itertools.count()
+        self._heap: list[_Call] = []
+        self._seq = 0
         self._halted = False
         self.events = 0
 
@@ -132,10 +195,14 @@ class HeapScheduler:
         return self._now
 
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        heappush(self._heap, (self._now + delay, next(self._seq), callback, args))
+        seq = self._seq
+        self._seq = seq + 1
+        _push(self._heap, _Call(self._now + delay, seq, callback, args))
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        heappush(self._heap, (when, next(self._seq), callback, args))
+        seq = self._seq
+        self._seq = seq + 1
+        _push(self._heap, _Call(when, seq, callback, args))
 
     def halt(self) -> None:
         """Make the current ``run`` return after the call in progress."""
@@ -145,13 +212,13 @@ class HeapScheduler:
         """Process calls up to time ``until``, or until ``stop()`` turns true
         (checked after each call), or until a call invokes ``halt()``."""
         heap = self._heap
-        pop = heappop
         count = 0
         self._halted = False
         interrupted = False
-        while heap and heap[0][0] <= until:
-            self._now, _, fn, args = pop(heap)
-            fn(*args)
+        while heap and heap[0].when <= until:
+            call = _pop(heap)
+            self._now = call.when
+            call.fn(*call.args)
             count += 1
             if self._halted or (stop is not None and stop()):
                 interrupted = True

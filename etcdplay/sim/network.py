@@ -99,12 +99,27 @@ class Disorder:
 class _Link:
     """One direction of one peer connection."""
 
-    __slots__ = ("disorder", "dst", "extra", "last_arrival", "net", "since", "src", "target", "up")
+    __slots__ = (
+        "deliver",
+        "disorder",
+        "dst",
+        "extra",
+        "extra_sample",
+        "last_arrival",
+        "net",
+        "since",
+        "src",
+        "target",
+        "up",
+    )
 
     def __init__(self, net: Network, src: str, dst: str, target: _Member) -> None:
         self.src = src
         self.dst = dst
         self.extra: Distribution | None = None
+        # draws from ``extra`` (network.sampler): the same floats as
+        # ``extra.sample(rng)`` without a Python-level call per message
+        self.extra_sample: Callable[[], float] | None = None
         self.disorder: Disorder | None = None
         self.last_arrival = 0.0
         self.net = net
@@ -113,6 +128,10 @@ class _Link:
         # when this connection was (re)established: at a (re)start of either
         # end or when a partition healed (etcd's rafthttp ActiveSince)
         self.since = 0.0
+        # ``arrive`` bound once: scheduling ``link.arrive`` per message would
+        # build a new bound method each time (compiled, a generic attribute
+        # lookup and an allocation per message)
+        self.deliver: Callable[[int, Any], None] = self.arrive
 
     def arrive(self, incarnation: int, message: Any) -> None:
         net = self.net
@@ -176,12 +195,11 @@ class Network:
         self.observer: MessageObserver | None = None
         self._in_flight: dict[int, int] = {}  # id(message) -> the observer's message id
         self._message_ids = itertools.count(1)
-        self._now = scheduler.now
-        self._call_at = scheduler.call_at
         # The whole run's disorder (NetworkSpec), restored by heal; its own
         # generator, so turning it on moves no other draw.
         self._base_disorder = disorder
         self._disorder_rng = disorder_rng if disorder_rng is not None else random.Random(0)
+        self._disorder_random = self._disorder_rng.random  # bound once: called per message
         if disorder is not None:
             for link in self._links.values():
                 link.disorder = disorder
@@ -195,7 +213,7 @@ class Network:
         member = self._members[name]
         member.incarnation += 1
         member.receiver = receiver
-        now = self._now()
+        now = self._scheduler.now()
         for (a, b), link in self._links.items():
             if a == name or b == name:
                 link.since = now
@@ -225,9 +243,9 @@ class Network:
                 self._observe(src, dst, message, None, "loss")
             return
         delay = self._sample()
-        if link.extra is not None:
-            delay += link.extra.sample(self._rng)
-        arrival = self._now() + delay
+        if link.extra_sample is not None:
+            delay += link.extra_sample()
+        arrival = self._scheduler.now() + delay
         if link.disorder is not None and type(message) in _RAFT_MESSAGES:
             self._send_disordered(link, message, arrival, link.disorder)
             return
@@ -236,7 +254,7 @@ class Network:
         link.last_arrival = arrival
         if self.observer is not None:
             self._observe(src, dst, message, arrival, None)
-        self._call_at(arrival, link.arrive, link.target.incarnation, message)
+        self._scheduler.call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def send_all(self, src: str, messages: Iterable[Any]) -> None:
         """``send(src, m.dst, m)`` for each message in order (a node releasing
@@ -244,8 +262,8 @@ class Network:
         stats = self.stats
         links = self._links_from.get(src, {})
         sample = self._sample
-        call_at = self._call_at
-        now = self._now()  # sending does not move the clock
+        sched = self._scheduler
+        now = sched.now()  # sending does not move the clock
         observer = self.observer
         for message in messages:
             stats.sent += 1
@@ -263,8 +281,8 @@ class Network:
                     self._observe(src, message.dst, message, None, "loss")
                 continue
             delay = sample()
-            if link.extra is not None:
-                delay += link.extra.sample(self._rng)
+            if link.extra_sample is not None:
+                delay += link.extra_sample()
             arrival = now + delay
             if link.disorder is not None and type(message) in _RAFT_MESSAGES:
                 self._send_disordered(link, message, arrival, link.disorder)
@@ -274,14 +292,14 @@ class Network:
             link.last_arrival = arrival
             if observer is not None:
                 self._observe(src, message.dst, message, arrival, None)
-            call_at(arrival, link.arrive, link.target.incarnation, message)
+            sched.call_at(arrival, link.deliver, link.target.incarnation, message)
 
     def _send_disordered(self, link: _Link, message: Any, arrival: float, disorder: Disorder) -> None:
         """Send on a link under ``disorder``: maybe outside FIFO order, maybe twice."""
-        rng = self._disorder_rng
-        if rng.random() < disorder.reorder:
+        draw = self._disorder_random
+        if draw() < disorder.reorder:
             # not held behind earlier messages, and later ones do not wait for it
-            arrival += rng.random() * disorder.spread
+            arrival += draw() * disorder.spread
             self.stats.reordered += 1
         else:
             if arrival < link.last_arrival:
@@ -289,13 +307,13 @@ class Network:
             link.last_arrival = arrival
         if self.observer is not None:
             self._observe(link.src, link.dst, message, arrival, None)
-        self._call_at(arrival, link.arrive, link.target.incarnation, message)
-        if rng.random() < disorder.duplicate:
+        self._scheduler.call_at(arrival, link.deliver, link.target.incarnation, message)
+        if draw() < disorder.duplicate:
             self.stats.duplicated += 1
-            again = arrival + rng.random() * disorder.spread
+            again = arrival + draw() * disorder.spread
             if self.observer is not None:
                 self._observe(link.src, link.dst, message, again, None)
-            self._call_at(again, link.arrive, link.target.incarnation, message)
+            self._scheduler.call_at(again, link.deliver, link.target.incarnation, message)
 
     # --- the message trace level --------------------------------------------------
 
@@ -347,9 +365,11 @@ class Network:
         """Add ``extra`` to both directions of every link touching ``nodes``
         (replacing an earlier delay on those links)."""
         chosen = set(nodes)
+        draw = sampler(extra, self._rng)  # draws nothing until a message is sent
         for (a, b), link in self._links.items():
             if a in chosen or b in chosen:
                 link.extra = extra
+                link.extra_sample = draw
 
     def disorder(self, nodes: Iterable[str], disorder: Disorder | None) -> None:
         """Duplicate and reorder Raft messages on both directions of every
@@ -365,6 +385,7 @@ class Network:
         self._reconnect()
         for link in self._links.values():
             link.extra = None
+            link.extra_sample = None
             link.disorder = self._base_disorder
 
     def _reconnect(self) -> None:
@@ -373,7 +394,7 @@ class Network:
 
     def _sync_reach(self) -> None:
         self._reach = {n: set(self.graph.adj[n]) for n in self.names}
-        now = self._now()
+        now = self._scheduler.now()
         for (a, b), link in self._links.items():
             up = b in self._reach[a]
             if up and not link.up:

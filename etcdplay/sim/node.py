@@ -58,6 +58,7 @@ from etcdplay.sim.raft import (
     VoteRequest,
     VoteResponse,
 )
+from etcdplay.sim.safety import SafetyMonitor
 from etcdplay.sim.timers import NodeTimers, TimerHooks, TimerModel
 
 _RAFT_MESSAGES = frozenset({AppendRequest, AppendResponse, VoteRequest, VoteResponse, TimeoutNow})
@@ -91,6 +92,7 @@ class SimNode:
         check_quorum: bool,
         timer_rng: random.Random | None = None,
         keep_kv: bool = True,
+        safety: SafetyMonitor | None = None,
         on_output: OutputObserver | None = None,
         on_event: EventObserver | None = None,
         on_apply: ApplyObserver | None = None,
@@ -102,7 +104,6 @@ class SimNode:
         self.name = name
         self.peers = [p for p in peers if p != name]
         self._sched = scheduler
-        self._now = scheduler.now
         self._net = network
         self._timer_model = timers
         self._disk = disk
@@ -112,6 +113,9 @@ class SimNode:
         self._pre_vote = pre_vote
         self._check_quorum = check_quorum
         self._keep_kv = keep_kv
+        # the safety monitor sees every output first; a typed reference, not
+        # an ``on_output`` hook: compiled, that is a direct call per output
+        self.safety = safety
         self.on_output = on_output
         self.on_event = on_event
         self.on_apply = on_apply
@@ -220,7 +224,7 @@ class SimNode:
         self.leaving = True
         self.transfer_target = target
         self._on_halt = halted
-        now = self._now()
+        now = self._sched.now()
         self._handle(raft.transfer_leadership(target, now), now)
         self._sched.call_later(
             self.transfer_poll, self._poll_transfer, self._incarnation, target, now + self.transfer_timeout
@@ -242,7 +246,7 @@ class SimNode:
         if incarnation != self._incarnation or not self.leaving:
             return  # crashed or restarted meanwhile
         raft = self.raft
-        now = self._now()
+        now = self._sched.now()
         if raft is not None and raft.leader != target and now < deadline:
             self._sched.call_later(self.transfer_poll, self._poll_transfer, incarnation, target, deadline)
             return
@@ -295,7 +299,7 @@ class SimNode:
                 raft = self.raft
                 if raft is None or self.stopping:
                     return
-            now = self._now()
+            now = self._sched.now()
             self._handle(raft.step(message, now), now)
         elif self.on_other is not None:
             self.on_other(self, message)
@@ -304,7 +308,7 @@ class SimNode:
         """Propose on this node; raises ``NotLeader`` when it does not lead."""
         if self.raft is None:
             raise RuntimeError(f"{self.name} is down")
-        now = self._now()
+        now = self._sched.now()
         self._handle(self.raft.propose(command, now), now)
 
     def campaign_now(self) -> None:
@@ -313,17 +317,17 @@ class SimNode:
 
     def _election_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            now = self._now()
+            now = self._sched.now()
             self._handle(self.raft.election_timeout_fired(now), now)
 
     def _heartbeat_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            now = self._now()
+            now = self._sched.now()
             self._handle(self.raft.heartbeat_fired(now), now)
 
     def _check_quorum_fired(self) -> None:
         if self.raft is not None and not self.stopping:
-            now = self._now()
+            now = self._sched.now()
             self._handle(self.raft.check_quorum_fired(now), now)
 
     # --- outputs ------------------------------------------------------------------
@@ -332,6 +336,9 @@ class SimNode:
         """``out`` was produced at ``now`` (the current time)."""
         raft = self.raft
         assert raft is not None
+        safety = self.safety
+        if safety is not None:
+            safety.observe_output(self.name, raft, out, now)
         if self.on_output is not None:
             self.on_output(self.name, raft, out, now)
         events = out.events
