@@ -44,6 +44,14 @@ from its trace header), and ends with everything restarted and healed:
   only through an entry of its own term, though the old entries reach a
   majority (in batches of 64) first; at the heal the rest catch up from
   more than 64 entries behind the leader's commit index.
+- ``stale-tail``: the leader and a minority with it are cut off, and a
+  burst of writes sent to the leader lands on that minority only (a long
+  tail of its term); the majority elects a leader of its own, which then
+  stops gracefully and hands leadership over (etcd's transfer on
+  shutdown): the next leader's log ends, inside the cut-off members'
+  tail, with entries of a newer term, so at the heal its first append
+  names a previous entry that they hold with another term, and they must
+  refuse it (the §5.3 consistency check) and be walked back.
 - ``laggard``: a minority of followers is cut off (crashed or isolated)
   while a burst of 100-200 writes commits without them; they come back more
   than 64 entries (one append batch) behind the leader's commit index, and
@@ -68,6 +76,7 @@ HARSH_KINDS = frozenset(
         "minority-leader",
         "disorder",
         "figure-8",
+        "stale-tail",
         "laggard",
     }
 )
@@ -172,6 +181,18 @@ def harsh_steps(
         return steps
     if kind == "figure-8":
         return _figure8(at, undo_at, slot, majority, chaos, rng)
+    if kind == "stale-tail":
+        pair = ["leader"] + ([f"followers:{majority - 2}"] if majority > 2 else [])
+        # the majority elects within about one election timeout of the cut
+        hand_over = within(at + hi_s + rng.uniform(0.1, 0.3))
+        end = _end(at, undo_at, slot)
+        return [
+            {"at": at, "action": "partition", "groups": [pair], "note": NOTE},
+            _burst(at, chaos, rng),
+            {"at": hand_over, "action": "stop", "target": "leader", "note": NOTE},
+            {"at": end, "action": "heal", "note": NOTE},
+            {"at": end, "action": "restart", "target": "crashed", "note": NOTE},
+        ]
     if kind == "laggard":
         count = rng.randint(1, max(1, (size - 1) // 2))
         crash = rng.random() < 0.5
@@ -203,10 +224,7 @@ def _figure8(
     # rest split so that no group can elect anyone while the burst lands.
     pair = ["leader"] + ([f"followers:{majority - 2}"] if majority > 2 else [])
     crash_at = round(at + BURST_SECONDS + 0.05, 3)  # CheckQuorum deposes it >= ~0.45 s after the cut
-    # The fault may run past ``undo_at``: a fault starts at most (slot - hold) / 2
-    # into its slot, so ``at + (slot + hold) / 2`` is still inside the slot
-    # (less a margin for the millisecond rounding of the times).
-    end = max(undo_at, round(at + (slot + (undo_at - at)) / 2 - 0.002, 3))
+    end = _end(at, undo_at, slot)
     return [
         {"at": at, "action": "partition", "groups": [pair, ["running:1"]], "note": NOTE},
         _burst(at, chaos, rng),
@@ -222,6 +240,14 @@ def _figure8(
         {"at": end, "action": "heal", "note": NOTE},
         {"at": end, "action": "restart", "target": "crashed", "note": NOTE},
     ]
+
+
+def _end(at: float, undo_at: float, slot: float) -> float:
+    """The latest end a fault may have: past ``undo_at`` when the slot
+    allows. A fault starts at most (slot - hold) / 2 into its slot, so
+    ``at + (slot + hold) / 2`` is still inside the slot (less a margin for
+    the millisecond rounding of the times)."""
+    return max(undo_at, round(at + (slot + (undo_at - at)) / 2 - 0.002, 3))
 
 
 def _burst(at: float, chaos: ChaosSpec, rng: random.Random) -> dict[str, Any]:

@@ -361,6 +361,7 @@ FaultKind = Literal[
     "minority-leader",
     "disorder",
     "figure-8",
+    "stale-tail",
     "laggard",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
