@@ -32,9 +32,7 @@ def _vote(candidate: str, term: int, *, granted: bool = True, pre_vote: bool = F
 def _node(node_id: str, n: int = 5, term: int = 0, log: list[Entry] | None = None) -> RaftNode:
     peers = [f"n{i}" for i in range(1, n + 1)]
     storage = Storage(HardState(term, None, 0), list(log or [])) if term or log else None
-    return RaftNode(
-        node_id, peers, pre_vote=False, check_quorum=False, election_timeout=1.0, storage=storage
-    )
+    return RaftNode(node_id, peers, pre_vote=False, check_quorum=False, election_timeout=1.0, storage=storage)
 
 
 # --- vote quorum ---------------------------------------------------------------------
