@@ -34,6 +34,29 @@ from its trace header), and ends with everything restarted and healed:
 - ``disorder``: Raft messages on every link are slow, duplicated and
   reordered for a while (``DisorderStep``); usually the leader crashes
   within the period, so an election runs under it.
+- ``figure-8``: the paper's Figure 8 with a long tail. The leader and a
+  minority with it are cut off while no other group holds a majority, and
+  a burst of writes sent to the leader (100-200 of them) lands on that
+  minority only: a long uncommitted tail. The leader crashes; the survivors
+  of its group are joined by just enough members to make a majority that
+  only they can lead (the others' logs are behind theirs), so one of them
+  wins the next term holding the old term's tail. It must commit that tail
+  only through an entry of its own term, though the old entries reach a
+  majority (in batches of 64) first; at the heal the rest catch up from
+  more than 64 entries behind the leader's commit index.
+- ``stale-tail``: the leader and a minority with it are cut off, and a
+  burst of writes sent to the leader lands on that minority only (a long
+  tail of its term); the majority elects a leader of its own, which then
+  stops gracefully and hands leadership over (etcd's transfer on
+  shutdown): the next leader's log ends, inside the cut-off members'
+  tail, with entries of a newer term, so at the heal its first append
+  names a previous entry that they hold with another term, and they must
+  refuse it (the §5.3 consistency check) and be walked back.
+- ``laggard``: a minority of followers is cut off (crashed or isolated)
+  while a burst of 100-200 writes commits without them; they come back more
+  than 64 entries (one append batch) behind the leader's commit index, and
+  half the time the leader crashes as they do, so the next leader needs
+  their votes and must catch them up.
 """
 
 from __future__ import annotations
@@ -52,8 +75,17 @@ HARSH_KINDS = frozenset(
         "stale-election",
         "minority-leader",
         "disorder",
+        "figure-8",
+        "stale-tail",
+        "laggard",
     }
 )
+
+#: The burst of writes the ``figure-8`` and ``laggard`` faults send: more
+#: than one append batch (64 entries), so followers catch up in batches.
+BURST_WRITES = (100, 200)
+BURST_SECONDS = 0.25
+BURST_PREFIX = "burst/"
 
 NOTE = "chaos"
 
@@ -147,7 +179,92 @@ def harsh_steps(
             steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
         steps.append({"at": undo_at, "action": "heal", "note": NOTE})
         return steps
+    if kind == "figure-8":
+        return _figure8(at, undo_at, slot, majority, chaos, rng)
+    if kind == "stale-tail":
+        pair = ["leader"] + ([f"followers:{majority - 2}"] if majority > 2 else [])
+        # the majority elects within about one election timeout of the cut
+        hand_over = within(at + hi_s + rng.uniform(0.1, 0.3))
+        end = _end(at, undo_at, slot)
+        return [
+            {"at": at, "action": "partition", "groups": [pair], "note": NOTE},
+            _burst(at, chaos, rng),
+            {"at": hand_over, "action": "stop", "target": "leader", "note": NOTE},
+            {"at": end, "action": "heal", "note": NOTE},
+            {"at": end, "action": "restart", "target": "crashed", "note": NOTE},
+        ]
+    if kind == "laggard":
+        count = rng.randint(1, max(1, (size - 1) // 2))
+        crash = rng.random() < 0.5
+        burst = _burst(at, chaos, rng)
+        back = within(at + BURST_SECONDS + rng.uniform(0.05, 0.3))
+        if crash:
+            steps = [
+                {"at": at, "action": "crash", "target": f"followers:{count}", "note": NOTE},
+                burst,
+                {"at": back, "action": "restart", "target": "crashed", "note": NOTE},
+            ]
+        else:
+            steps = [
+                {"at": at, "action": "partition", "groups": [[f"followers:{count}"]], "note": NOTE},
+                burst,
+                {"at": back, "action": "heal", "note": NOTE},
+            ]
+        if rng.random() < 0.5:
+            steps.append({"at": back, "action": "crash", "target": "leader", "note": NOTE})
+            steps.append({"at": undo_at, "action": "restart", "target": "crashed", "note": NOTE})
+        return steps
     raise ValueError(f"not a harsh chaos kind: {kind!r}")
+
+
+def _figure8(
+    at: float, undo_at: float, slot: float, majority: int, chaos: ChaosSpec, rng: random.Random
+) -> list[dict[str, Any]]:
+    # The leader's group: a minority (with it, majority - 1 members); the
+    # rest split so that no group can elect anyone while the burst lands.
+    pair = ["leader"] + ([f"followers:{majority - 2}"] if majority > 2 else [])
+    crash_at = round(at + BURST_SECONDS + 0.05, 3)  # CheckQuorum deposes it >= ~0.45 s after the cut
+    end = _end(at, undo_at, slot)
+    return [
+        {"at": at, "action": "partition", "groups": [pair, ["running:1"]], "note": NOTE},
+        _burst(at, chaos, rng),
+        {"at": crash_at, "action": "crash", "target": "leader", "note": NOTE},
+        # "isolated": the first group of the partition in force (the old
+        # leader's); with it, members that cannot win without its votes
+        {
+            "at": crash_at,
+            "action": "partition",
+            "groups": [["isolated", f"running:{max(1, majority - len(pair) + 1)}"]],
+            "note": NOTE,
+        },
+        {"at": end, "action": "heal", "note": NOTE},
+        {"at": end, "action": "restart", "target": "crashed", "note": NOTE},
+    ]
+
+
+def _end(at: float, undo_at: float, slot: float) -> float:
+    """The latest end a fault may have: past ``undo_at`` when the slot
+    allows. A fault starts at most (slot - hold) / 2 into its slot, so
+    ``at + (slot + hold) / 2`` is still inside the slot (less a margin for
+    the millisecond rounding of the times)."""
+    return max(undo_at, round(at + (slot + (undo_at - at)) / 2 - 0.002, 3))
+
+
+def _burst(at: float, chaos: ChaosSpec, rng: random.Random) -> dict[str, Any]:
+    """Writes sent to the leader itself, fast enough to outrun a catch-up batch."""
+    writes = rng.randint(*BURST_WRITES)
+    step: dict[str, Any] = {
+        "at": at,
+        "action": "load",
+        "node": "leader",
+        "rate": round(writes / BURST_SECONDS, 1),
+        "duration": BURST_SECONDS,
+        "prefix": BURST_PREFIX,
+        "note": NOTE,
+    }
+    if chaos.load_keys:
+        step["keys"] = chaos.load_keys
+    return step
 
 
 def _disorder(at: float, chaos: ChaosSpec, rng: random.Random) -> dict[str, Any]:

@@ -290,7 +290,10 @@ class Runner:
             mix["keys"] = step.keys
         if step.deletes:
             mix["deletes"] = step.deletes
-        self.backend.start_load(step.rate, step.duration, step.prefix, step.node, **mix)
+        node = step.node
+        if node is not None and node not in self.backend.nodes():
+            [node] = self._resolve(node)  # "leader": the one leading now
+        self.backend.start_load(step.rate, step.duration, step.prefix, node, **mix)
 
     def _workload(self, step: WorkloadStep, _nodes: list[str]) -> None:
         self._prefixes.add(step.prefix)

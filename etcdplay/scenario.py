@@ -237,6 +237,9 @@ class _ClientStep(_Step):
 
 class LoadStep(_ClientStep):
     action: Literal["load"]
+    node: str | None = Field(
+        None, description="member the client talks to, or 'leader': whoever leads when the load starts"
+    )
     rate: float = Field(gt=0, le=100000, description="writes per second")
     duration: float = Field(gt=0, le=MAX_SECONDS)
     prefix: str = "load/"
@@ -357,6 +360,9 @@ FaultKind = Literal[
     "stale-election",
     "minority-leader",
     "disorder",
+    "figure-8",
+    "stale-tail",
+    "laggard",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -427,7 +433,9 @@ class Scenario(_Model):
             if target is not None:
                 _check_target(target, names, f"{where}.target")
             member = getattr(step, "node", None)
-            if member is not None and member not in names:
+            # a load may be sent to whoever leads when it starts
+            leads = member == "leader" and isinstance(step, LoadStep)
+            if member is not None and member not in names and not leads:
                 raise ValueError(
                     f"{where}.node: no member {member!r} in a cluster of {len(names)} "
                     f"(members are {', '.join(self.cluster.names)})"

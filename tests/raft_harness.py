@@ -125,6 +125,7 @@ class Cluster:
         self.down.discard(node_id)
         stored = self.disk[node_id]
         self.nodes[node_id] = self._make(node_id, Storage(copy.copy(stored.hard_state), list(stored.log)))
+        self.monitor.on_restart(node_id, self.nodes[node_id], stored.hard_state, self.now)
         self.kv[node_id] = KVStore()  # volatile: rebuilt from the committed log
         return self.handle(node_id, self.nodes[node_id].flush(self.now))
 

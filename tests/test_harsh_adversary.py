@@ -200,3 +200,28 @@ def test_load_overwrites_and_deletes_with_values_in_the_trace() -> None:
     assert ok, failed
     assert '"op":"delete"' in text and '"key":"load/2"' in text and '"key":"load/3"' not in text
     assert '"name":"final-values","ok":true' in text
+
+
+def test_a_load_may_be_sent_to_the_leader_and_only_a_load() -> None:
+    steps: list[dict[str, Any]] = [
+        {"at": 0.0, "action": "wait-for-leader"},
+        {"at": 0.5, "action": "load", "node": "leader", "rate": 100, "duration": 1, "prefix": "b/"},
+    ]
+    ok, text, failed = _run(sc.from_dict({"settle": 1.0, "steps": steps}), 3)
+    assert ok, failed
+    assert text.count('"source":"load"') == 100
+    with pytest.raises(sc.ScenarioError, match="no member 'leader'"):
+        sc.from_dict({"steps": [{"at": 0.0, "action": "put", "key": "k", "node": "leader"}]})
+
+
+def test_the_burst_kinds_send_more_than_one_append_batch_to_the_leader() -> None:
+    chaos = sc.load("chaos")
+    bursts = [
+        s
+        for seed in range(1, 41)
+        for s in chaos.expanded(seed).steps
+        if s.action == "load" and s.note == "chaos"
+    ]
+    assert bursts
+    for s in bursts:
+        assert s.node == "leader" and s.rate * s.duration > 64  # type: ignore[union-attr]

@@ -93,6 +93,12 @@ def test_load_is_all_acked_and_every_node_converges() -> None:
         "log-matching",
         "leader-completeness",
         "state-machine-safety",
+        "vote-quorum",
+        "one-vote-per-term",
+        "leader-commits-own-term",
+        "follower-commit-verified",
+        "append-from-term-leader",
+        "match-index-valid",
     ]
 
 

@@ -48,6 +48,12 @@ _CHECK_NAMES = {
     "log_matching": "log-matching",
     "leader_completeness": "leader-completeness",
     "state_machine_safety": "state-machine-safety",
+    "vote_quorum": "vote-quorum",
+    "one_vote_per_term": "one-vote-per-term",
+    "leader_commits_own_term": "leader-commits-own-term",
+    "follower_commit_verified": "follower-commit-verified",
+    "append_from_term_leader": "append-from-term-leader",
+    "match_index_valid": "match-index-valid",
 }
 
 
@@ -507,6 +513,11 @@ class SimBackend:
                     node.crash()  # restart right away: the writes were not done
                 if not node.running:
                     node.start()
+                    if self.safety is not None and node.raft is not None:
+                        # the persisted-vote check: it resumes with what its disk holds
+                        self.safety.on_restart(
+                            node.name, node.raft, node.storage.hard_state, self._require_clock().now()
+                        )
                     self._emit_up(node)
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
