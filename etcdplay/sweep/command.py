@@ -185,6 +185,13 @@ def failover(
     agents: AgentsOption = None,
     token_file: TokenFileOption = None,
     agent_ca: AgentCaOption = None,
+    no_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--no-proxy",
+            help="live: peers talk directly, without etcdplay's fault proxy (a crash needs none)",
+        ),
+    ] = False,
 ) -> None:
     """The leader-failover benchmark (Ongaro's dissertation, leader election).
 
@@ -196,6 +203,8 @@ def failover(
         raise SweepError(f"--backend {backend!r}: use 'sim' or 'live'")
     if agents is not None and backend != "live":
         raise SweepError("--agents: only with --backend live")
+    if no_proxy and backend != "live":
+        raise SweepError("--no-proxy: only with --backend live")
     try:
         remote = agent_options(agents, token_file, agent_ca)
     except BackendError as exc:
@@ -239,13 +248,14 @@ def failover(
             "pre_vote": pre_vote,
             "check_quorum": check_quorum,
             **({"agents": list(remote.addresses)} if remote is not None else {}),
+            **({"proxy": False} if no_proxy else {}),
         },
     )
     json_path = str(json_out) if json_out else None
     if backend == "live":
         outcome = consume(
             sweep,
-            _live_samples(sweep, configs, remote),
+            _live_samples(sweep, configs, remote, use_proxy=not no_proxy),
             fo.FailoverAggregate,
             json_path=json_path,
             progress=progress,
@@ -295,7 +305,11 @@ def failover(
 
 
 def _live_samples(
-    sweep: Sweep, configs: list[fo.FailoverConfig], agents: AgentOptions | None = None
+    sweep: Sweep,
+    configs: list[fo.FailoverConfig],
+    agents: AgentOptions | None = None,
+    *,
+    use_proxy: bool = True,
 ) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
     """Trials on a real etcd cluster, one cluster per configuration, one at a time."""
     from etcdplay.sweep import live_trials
@@ -307,7 +321,7 @@ def _live_samples(
     for index, config in enumerate(configs):
         seeds = [sweep.seed_fn(sweep.seed, index, trial) for trial in range(sweep.trials)]
         try:
-            backend = LiveBackend(agents=agents)
+            backend = LiveBackend(agents=agents, use_proxy=use_proxy)
         except BackendError as exc:
             raise SweepError(str(exc)) from None
         for trial, sample in enumerate(live_trials.run_trials(config, seeds, backend)):
