@@ -37,7 +37,8 @@ from etcdplay.live.etcd import (
     reserved_ports,
 )
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
-from etcdplay.live.proxy import FaultHub, ProxyHub, Rule
+from etcdplay.live.proxy import FaultHub, Rule
+from etcdplay.live.proxyproc import ProxyProcess
 from etcdplay.live.reaper import REAPER
 from etcdplay.live.workload import LiveWorkload
 from etcdplay.scenario import ClusterSpec, Scenario, WorkloadStep
@@ -256,9 +257,9 @@ class LiveBackend:
             REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
         self._t0, self._wall0 = time.monotonic(), time.time()
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        hub: ProxyHub | None = None
+        hub: ProxyProcess | None = None
         if self.use_proxy:
-            self.hub = hub = ProxyHub(seed)
+            self.hub = hub = ProxyProcess(seed)
             hub.bootstrapping = True
         advertised: dict[str, int] = {}
         for i, name in enumerate(names):
