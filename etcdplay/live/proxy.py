@@ -76,6 +76,19 @@ class FaultHub(Protocol):
     def close(self) -> None: ...
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on a free port of ``host``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ProxyHub:
     """The event loop thread, the rule table and every member's proxy."""
 
@@ -140,13 +153,17 @@ class ProxyHub:
         ).result(10)
 
     async def add_async(
-        self, name: str, target_port: int, host: str = "127.0.0.1", target_host: str | None = None
+        self,
+        name: str,
+        target_port: int,
+        host: str = "127.0.0.1",
+        target_host: str | None = None,
+        sock: socket.socket | None = None,
     ) -> FaultProxy:
-        """``add``, on the loop itself."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
-        sock.listen(128)
+        """``add``, on the loop itself; ``sock``: a socket already listening on
+        ``host`` (the proxy process gets its sockets from its parent)."""
+        if sock is None:
+            sock = listening_socket(host)
         sock.setblocking(False)
         proxy = FaultProxy(self, name, target_host or host, target_port, sock)
         await proxy._serve()

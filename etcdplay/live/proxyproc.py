@@ -10,8 +10,17 @@ work.
 
 The child is ``python -m etcdplay.live.proxyproc FD SEED PARENT_PID PDEATH``,
 talking over one end of a socketpair (multiprocessing.connection framing,
-pickled ``(op, args)`` requests, one in flight at a time, each answered by
-``("ok", result)`` or ``("err", message)``). No orphan is left:
+pickled ``(op, args)`` requests, each answered in order by ``("ok", result)``
+or ``("err", message)``).
+
+Start-up stays off the critical path: ``add`` binds the listening socket here
+and passes it to the child (SCM_RIGHTS), so its port is known at once, and
+``add``, ``learn``, ``peers`` and ``bootstrapping`` do not wait for their
+answers (the next request that does wait collects them first, raising any
+error). Members can start while the child is still importing: their
+connections wait in the listen backlog.
+
+No orphan is left:
 
 * the child exits when the connection reaches EOF: the parent closed it, or
   died (even by SIGKILL: the kernel closes its end);
@@ -34,12 +43,13 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from etcdplay import native
-from etcdplay.live.proxy import ProxyHub, Rule
+from etcdplay.live.proxy import ProxyHub, Rule, listening_socket
 
 _PR_SET_PDEATHSIG = 1
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding this etcdplay package
@@ -67,6 +77,7 @@ class ProxyProcess:
         self._peers: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._unanswered: list[str] = []  # requests sent without waiting, oldest first
         mine, theirs = socket.socketpair()
         on_main = threading.current_thread() is threading.main_thread()
         env = dict(os.environ)
@@ -102,31 +113,72 @@ class ProxyProcess:
 
     # the requests ------------------------------------------------------------
 
-    def _ask(self, op: str, *args: Any) -> Any:
-        with self._lock:
-            if self._closed:
-                raise ProxyProcessError(f"proxy process: {op} after close")
-            try:
-                self._conn.send((op, args))
-                if not self._conn.poll(self.timeout):
-                    raise ProxyProcessError(f"proxy process: no answer to {op} within {self.timeout:g} s")
-                status, value = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                code = self.process.poll()
-                raise ProxyProcessError(f"proxy process is gone (exit code {code}): {exc}") from None
+    def _gone(self, exc: BaseException) -> ProxyProcessError:
+        return ProxyProcessError(f"proxy process is gone (exit code {self.process.poll()}): {exc}")
+
+    def _send(self, op: str, args: tuple[Any, ...], sock: socket.socket | None = None) -> None:
+        """Under the lock."""
+        if self._closed:
+            raise ProxyProcessError(f"proxy process: {op} after close")
+        try:
+            self._conn.send((op, args))
+            if sock is not None:
+                reduction.send_handle(self._conn, sock.fileno(), self.pid)
+        except OSError as exc:
+            raise self._gone(exc) from None
+
+    def _answer(self, op: str) -> Any:
+        """Under the lock: the next answer, for ``op``."""
+        try:
+            if not self._conn.poll(self.timeout):
+                raise ProxyProcessError(f"proxy process: no answer to {op} within {self.timeout:g} s")
+            status, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise self._gone(exc) from None
         if status != "ok":
             raise ProxyProcessError(f"proxy process: {op}: {value}")
         return value
 
+    def _post(self, op: str, *args: Any, sock: socket.socket | None = None) -> None:
+        """Send without waiting for the answer."""
+        with self._lock:
+            self._send(op, args, sock)
+            self._unanswered.append(op)
+
+    def _ask(self, op: str, *args: Any) -> Any:
+        """Send and wait for the answer, after the answers still owed."""
+        with self._lock:
+            self._collect()
+            self._send(op, args)
+            return self._answer(op)
+
+    def _collect(self) -> None:
+        """Under the lock: read the answers still owed; raise the first error."""
+        owed, self._unanswered = self._unanswered, []
+        errors: list[str] = []
+        for op in owed:
+            try:
+                self._answer(op)
+            except ProxyProcessError as exc:
+                errors.append(str(exc))
+                if self.process.poll() is not None:
+                    break  # gone: no more answers will come
+        if errors:
+            raise ProxyProcessError("; ".join(errors))
+
     def add(
         self, name: str, target_port: int, host: str = "127.0.0.1", target_host: str | None = None
     ) -> ProxyPort:
-        proxy = ProxyPort(name, int(self._ask("add", name, target_port, host, target_host)))
+        """A proxy for member ``name``, listening from now on: connections wait
+        in the backlog until the child serves them."""
+        with listening_socket(host) as sock:
+            proxy = ProxyPort(name, int(sock.getsockname()[1]))
+            self._post("add", name, target_port, host, target_host, sock=sock)
         self.proxies[name] = proxy
         return proxy
 
     def learn(self, member_id: str, name: str) -> None:
-        self._ask("learn", member_id, name)
+        self._post("learn", member_id, name)
 
     def set_rules(self, rules: dict[tuple[str, str], Rule]) -> None:
         self._ask("set_rules", dict(rules))
@@ -140,7 +192,7 @@ class ProxyProcess:
 
     @bootstrapping.setter
     def bootstrapping(self, value: bool) -> None:
-        self._ask("bootstrapping", bool(value))
+        self._post("bootstrapping", bool(value))
         self._bootstrapping = bool(value)
 
     @property
@@ -149,7 +201,7 @@ class ProxyProcess:
 
     @peers.setter
     def peers(self, value: set[str]) -> None:
-        self._ask("peers", set(value))
+        self._post("peers", set(value))
         self._peers = set(value)
 
     def blocked(self, src: str | None, dst: str) -> bool:
@@ -200,25 +252,12 @@ def _set_pdeathsig() -> None:
 async def _serve(conn: Connection, seed: int) -> None:
     loop = asyncio.get_running_loop()
     hub = ProxyHub(seed, loop=loop)
-    done: asyncio.Future[None] = loop.create_future()
-    tasks: set[asyncio.Task[None]] = set()  # held until done (the loop keeps only weak refs)
-
-    def spawn(coro: Any) -> None:
-        task = loop.create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    # One at a time, in order: answers go back in the order asked.
+    requests: asyncio.Queue[tuple[str, tuple[Any, ...], socket.socket | None]] = asyncio.Queue()
 
     def reply(status: str, value: Any) -> None:
         with contextlib.suppress(OSError):
             conn.send((status, value))
-
-    async def add(args: tuple[Any, ...]) -> None:
-        try:
-            proxy = await hub.add_async(*args)
-        except Exception as exc:
-            reply("err", f"{type(exc).__name__}: {exc}")
-        else:
-            reply("ok", proxy.port)
 
     def handle(op: str, args: tuple[Any, ...]) -> Any:
         if op == "learn":
@@ -241,36 +280,36 @@ async def _serve(conn: Connection, seed: int) -> None:
             return len(hub.links)
         raise ValueError(f"unknown request {op!r}")
 
-    async def close() -> None:
-        await hub.close_async()
-        reply("ok", None)
-        if not done.done():
-            done.set_result(None)
-
     def readable() -> None:
+        sock: socket.socket | None = None
         try:
             op, args = conn.recv()
+            if op == "add":  # its listening socket follows the request
+                sock = socket.socket(fileno=reduction.recv_handle(conn))
         except (EOFError, OSError):  # the parent closed its end, or died
+            op, args = "eof", ()
+        if op in ("eof", "close"):
             loop.remove_reader(conn.fileno())
-            if not done.done():
-                done.set_result(None)
-            return
-        if op == "add":
-            spawn(add(args))
-        elif op == "close":
-            loop.remove_reader(conn.fileno())
-            spawn(close())
-        else:
-            try:
-                value = handle(op, args)
-            except Exception as exc:
-                reply("err", f"{type(exc).__name__}: {exc}")
-            else:
-                reply("ok", value)
+        requests.put_nowait((op, args, sock))
 
     loop.add_reader(conn.fileno(), readable)
-    await done
+    while True:
+        op, args, sock = await requests.get()
+        if op in ("eof", "close"):
+            break
+        try:
+            if op == "add":
+                name, target_port, host, target_host = args
+                value = (await hub.add_async(name, target_port, host, target_host, sock=sock)).port
+            else:
+                value = handle(op, args)
+        except Exception as exc:
+            reply("err", f"{type(exc).__name__}: {exc}")
+        else:
+            reply("ok", value)
     await hub.close_async()
+    if op == "close":
+        reply("ok", None)
 
 
 def main(argv: list[str]) -> int:

@@ -56,7 +56,8 @@ def _wait_exit(pid: int, timeout: float = 10.0) -> bool:
 def test_proxies_listen_in_a_child_process_that_ignores_ctrl_c_and_exits_on_close() -> None:
     hub = ProxyProcess(seed=1)
     try:
-        port = hub.add("b", 1).port
+        port = hub.add("b", 1).port  # bound here, passed to the child, not waited for
+        assert hub.connection_count() == 0  # answered: the child runs and holds the socket
         assert hub.pid != os.getpid() and hub.process.poll() is None
         assert "etcdplay.live.proxyproc" in Path(f"/proc/{hub.pid}/cmdline").read_text()
         inode = _listening_inode(port)
@@ -65,7 +66,7 @@ def test_proxies_listen_in_a_child_process_that_ignores_ctrl_c_and_exits_on_clos
         # straight to it is ignored, and it still answers.
         assert os.getpgid(hub.pid) != os.getpgid(0)
         os.kill(hub.pid, signal.SIGINT)
-        assert hub.connection_count() == 0 and hub.process.poll() is None
+        assert hub.blocked("a", "b") is False and hub.process.poll() is None
     finally:
         hub.close()
     assert hub.process.returncode == 0
@@ -112,3 +113,14 @@ def test_no_proxy_process_is_left_when_the_controller_is_sigkilled(started_from:
         if controller.poll() is None:
             controller.kill()
             controller.wait(10)
+
+
+def test_a_dead_proxy_process_is_reported_not_waited_for() -> None:
+    hub = ProxyProcess(seed=1)
+    hub.add("b", 1)
+    hub.process.kill()
+    hub.process.wait(10)
+    with pytest.raises(ProxyProcessError, match="gone"):
+        hub.set_rules({})
+    hub.close()  # no error, no wait
+    assert hub.process.returncode == -signal.SIGKILL
