@@ -255,12 +255,15 @@ class LiveBackend:
             raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
         if not self.keep_data:
             REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
-        self._t0, self._wall0 = time.monotonic(), time.time()
-        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         hub: ProxyProcess | None = None
         if self.use_proxy:
             self.hub = hub = ProxyProcess(seed)
             hub.bootstrapping = True
+            # Wait until it runs (a new Python starting): t = 0 is when the members
+            # start, and a scenario's steps count from there.
+            hub.connection_count()
+        self._t0, self._wall0 = time.monotonic(), time.time()
+        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         advertised: dict[str, int] = {}
         for i, name in enumerate(names):
             peer = ports[2 * i + 1]
