@@ -10,15 +10,16 @@ work.
 
 The child is ``python -m etcdplay.live.proxyproc FD SEED PARENT_PID PDEATH``,
 talking over one end of a socketpair (multiprocessing.connection framing,
-pickled ``(op, args)`` requests, each answered in order by ``("ok", result)``
-or ``("err", message)``).
+pickled ``(op, args)`` requests handled in order). A request the parent waits
+for is answered ``("ok", result)`` or ``("err", message)``; one it does not
+wait for (``add``, ``learn``, ``peers``, ``bootstrapping``) is answered only if
+it fails, ``("late", message)``, read before the next answer and raised then.
+Unanswered on success because ``learn`` comes with etcd's log lines, thousands
+in a sweep: answers nobody reads would fill the socket buffer and then block
+the proxy loop on its send.
 
-Start-up stays off the critical path: ``add`` binds the listening socket here
-and passes it to the child (SCM_RIGHTS), so its port is known at once, and
-``add``, ``learn``, ``peers`` and ``bootstrapping`` do not wait for their
-answers (the next request that does wait collects them first, raising any
-error). Members can start while the child is still importing: their
-connections wait in the listen backlog.
+``add`` binds the listening socket here and passes it to the child
+(SCM_RIGHTS), so its port is known at once.
 
 No orphan is left:
 
@@ -77,7 +78,7 @@ class ProxyProcess:
         self._peers: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._unanswered: list[str] = []  # requests sent without waiting, oldest first
+        self._learned: dict[str, str] = {}  # sent already: learn is called per log line
         mine, theirs = socket.socketpair()
         on_main = threading.current_thread() is threading.main_thread()
         env = dict(os.environ)
@@ -128,43 +129,35 @@ class ProxyProcess:
             raise self._gone(exc) from None
 
     def _answer(self, op: str) -> Any:
-        """Under the lock: the next answer, for ``op``."""
-        try:
-            if not self._conn.poll(self.timeout):
-                raise ProxyProcessError(f"proxy process: no answer to {op} within {self.timeout:g} s")
-            status, value = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            raise self._gone(exc) from None
+        """Under the lock: the answer to ``op``, after the failures of requests
+        not waited for (raised, with it)."""
+        late: list[str] = []
+        while True:
+            try:
+                if not self._conn.poll(self.timeout):
+                    raise ProxyProcessError(f"proxy process: no answer to {op} within {self.timeout:g} s")
+                status, value = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                raise self._gone(exc) from None
+            if status != "late":
+                break
+            late.append(str(value))
         if status != "ok":
-            raise ProxyProcessError(f"proxy process: {op}: {value}")
+            late.append(f"{op}: {value}")
+        if late:
+            raise ProxyProcessError("proxy process: " + "; ".join(late))
         return value
 
     def _post(self, op: str, *args: Any, sock: socket.socket | None = None) -> None:
-        """Send without waiting for the answer."""
+        """Send, not waiting: answered only if it fails (raised by the next ``_ask``)."""
         with self._lock:
             self._send(op, args, sock)
-            self._unanswered.append(op)
 
     def _ask(self, op: str, *args: Any) -> Any:
-        """Send and wait for the answer, after the answers still owed."""
+        """Send and wait for the answer."""
         with self._lock:
-            self._collect()
             self._send(op, args)
             return self._answer(op)
-
-    def _collect(self) -> None:
-        """Under the lock: read the answers still owed; raise the first error."""
-        owed, self._unanswered = self._unanswered, []
-        errors: list[str] = []
-        for op in owed:
-            try:
-                self._answer(op)
-            except ProxyProcessError as exc:
-                errors.append(str(exc))
-                if self.process.poll() is not None:
-                    break  # gone: no more answers will come
-        if errors:
-            raise ProxyProcessError("; ".join(errors))
 
     def add(
         self, name: str, target_port: int, host: str = "127.0.0.1", target_host: str | None = None
@@ -178,7 +171,9 @@ class ProxyProcess:
         return proxy
 
     def learn(self, member_id: str, name: str) -> None:
-        self._post("learn", member_id, name)
+        if self._learned.get(member_id) != name:
+            self._post("learn", member_id, name)
+            self._learned[member_id] = name
 
     def set_rules(self, rules: dict[tuple[str, str], Rule]) -> None:
         self._ask("set_rules", dict(rules))
@@ -280,6 +275,8 @@ async def _serve(conn: Connection, seed: int) -> None:
             return len(hub.links)
         raise ValueError(f"unknown request {op!r}")
 
+    posted = {"add", "learn", "peers", "bootstrapping"}  # answered only on failure
+
     def readable() -> None:
         sock: socket.socket | None = None
         try:
@@ -304,9 +301,14 @@ async def _serve(conn: Connection, seed: int) -> None:
             else:
                 value = handle(op, args)
         except Exception as exc:
-            reply("err", f"{type(exc).__name__}: {exc}")
+            problem = f"{type(exc).__name__}: {exc}"
+            if op in posted:
+                reply("late", f"{op}: {problem}")
+            else:
+                reply("err", problem)
         else:
-            reply("ok", value)
+            if op not in posted:
+                reply("ok", value)
     await hub.close_async()
     if op == "close":
         reply("ok", None)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,18 @@ def test_a_dead_proxy_process_is_reported_not_waited_for() -> None:
         hub.set_rules({})
     hub.close()  # no error, no wait
     assert hub.process.returncode == -signal.SIGKILL
+
+
+def test_requests_not_waited_for_leave_nothing_to_pile_up() -> None:
+    """learn comes with etcd's log lines (thousands in a sweep): were each answered
+    and never read, the answers would fill the socket and block the proxy loop."""
+    hub = ProxyProcess(seed=1)
+    try:
+        hub.add("b", 1)
+        flood = threading.Thread(target=lambda: [hub.learn(f"{i:x}", "a") for i in range(50_000)])
+        flood.start()
+        flood.join(60)
+        assert not flood.is_alive(), "learn blocked: the proxy process stopped reading"
+        assert hub.connection_count() == 0 and len(hub.ids) == 50_000
+    finally:
+        hub.close()
