@@ -8,6 +8,8 @@
    cluster whose members talk directly, both running at once, puts
    alternating between them (this machine's disk and scheduler noise is
    larger than the effect measured; alternating cancels it). Target: < 10 %.
+3. Proxy process start: ``ProxyProcess`` launched until it serves 5 proxies
+   (part of the ready time above, before t = 0); and its close.
 
     python benchmarks/bench_live.py [--etcd-bin PATH] [--puts 300] [--rounds 3]
 """
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from etcdplay.live.backend import LiveBackend  # noqa: E402
+from etcdplay.live.proxyproc import ProxyProcess  # noqa: E402
 from etcdplay.scenario import from_dict  # noqa: E402
 from etcdplay.trace import TraceWriter  # noqa: E402
 
@@ -68,6 +71,19 @@ def ready_in_process(etcd_bin: str | None) -> float:
         backend.start(sc, TraceWriter({}), 1)
         took = time.perf_counter() - began
     return took
+
+
+def proxy_process_start() -> tuple[float, float]:
+    """(launch -> 5 proxies served, close) in seconds."""
+    began = time.perf_counter()
+    hub = ProxyProcess(1)
+    hub.bootstrapping = True
+    for i in range(5):
+        hub.add(f"n{i + 1}", 1)
+    hub.connection_count()  # answered: the child runs and serves all five
+    serving = time.perf_counter()
+    hub.close()
+    return serving - began, time.perf_counter() - serving
 
 
 def put_latencies(etcd_bin: str | None, puts: int) -> tuple[list[float], list[float]]:
@@ -111,6 +127,10 @@ def main() -> None:
         f"ready, 5 members, LiveBackend.start in-process:   median {statistics.median(inproc):.2f} s "
         f"(runs: {', '.join(f'{x:.2f}' for x in inproc)})"
     )
+
+    starts = [proxy_process_start() for _ in range(5)]
+    launch, close = statistics.median(s for s, _ in starts), statistics.median(c for _, c in starts)
+    print(f"proxy process, launch -> 5 proxies served: median {launch:.3f} s, close: median {close:.3f} s")
 
     with_proxy: list[float] = []
     without: list[float] = []

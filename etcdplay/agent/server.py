@@ -41,7 +41,8 @@ from etcdplay.agent.api import API_VERSION, PREFIX, ClusterConfig, Faults, RunRe
 from etcdplay.backend import BackendError
 from etcdplay.distributions import Distribution, DistributionError
 from etcdplay.live.etcd import EtcdBinary, EtcdMember, RaftFlags, reserved_ports
-from etcdplay.live.proxy import ProxyHub, Rule
+from etcdplay.live.proxy import Rule
+from etcdplay.live.proxyproc import ProxyProcess
 from etcdplay.live.reaper import REAPER
 
 #: Longest a log long-poll waits for new bytes, and most bytes one answer carries.
@@ -67,7 +68,7 @@ class AgentRun:
         self.keep_data = request.keep_data
         self.lease = request.lease_seconds
         self.deadline = time.monotonic() + self.lease
-        self.hub: ProxyHub | None = None
+        self.hub: ProxyProcess | None = None
         self.ports: dict[str, tuple[int, int, int]] = {}  # name -> client, peer, advertised peer
         self.members: dict[str, EtcdMember] = {}
         self.advertise_host = agent.advertise_host or request.advertise_host
@@ -90,7 +91,7 @@ class AgentRun:
     def _reserve(self, host: str) -> None:
         request = self.request
         if request.use_proxy:
-            self.hub = ProxyHub(request.seed)
+            self.hub = ProxyProcess(request.seed)
             self.hub.bootstrapping = True
             self.hub.peers = set(request.cluster)
         # Held bound while the proxies bind port 0, so no proxy gets an etcd port.

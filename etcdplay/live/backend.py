@@ -37,7 +37,8 @@ from etcdplay.live.etcd import (
     reserved_ports,
 )
 from etcdplay.live.observe import LogEvent, LogFollower, poll_status
-from etcdplay.live.proxy import FaultHub, ProxyHub, Rule
+from etcdplay.live.proxy import FaultHub, Rule
+from etcdplay.live.proxyproc import ProxyProcess
 from etcdplay.live.reaper import REAPER
 from etcdplay.live.workload import LiveWorkload
 from etcdplay.scenario import ClusterSpec, Scenario, WorkloadStep
@@ -254,12 +255,15 @@ class LiveBackend:
             raise EtcdError(f"{where}: cannot create the run's directory ({exc.strerror or exc})") from None
         if not self.keep_data:
             REAPER.watch_dir(self.dir)  # removed even if etcdplay is SIGKILLed
+        hub: ProxyProcess | None = None
+        if self.use_proxy:
+            self.hub = hub = ProxyProcess(seed)
+            hub.bootstrapping = True
+            # Wait until it runs (a new Python starting): t = 0 is when the members
+            # start, and a scenario's steps count from there.
+            hub.connection_count()
         self._t0, self._wall0 = time.monotonic(), time.time()
         self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        hub: ProxyHub | None = None
-        if self.use_proxy:
-            self.hub = hub = ProxyHub(seed)
-            hub.bootstrapping = True
         advertised: dict[str, int] = {}
         for i, name in enumerate(names):
             peer = ports[2 * i + 1]

@@ -30,7 +30,11 @@ at once and no stream is left with half a message in it.
 Connections without ``X-Server-From`` (version and member discovery) are
 cut only when their destination is isolated from every other member.
 
-All proxies share one asyncio event loop in one background thread.
+All proxies share one asyncio event loop: ProxyHub runs it in a background
+thread of this process (unit tests, tools); live runs and agents run it in a
+child process of its own (etcdplay.live.proxyproc.ProxyProcess), because in the
+controller's process every forwarded chunk waited for the GIL behind the log
+followers and pollers (docs/live.md, "The fault proxy").
 """
 
 from __future__ import annotations
@@ -72,11 +76,26 @@ class FaultHub(Protocol):
     def close(self) -> None: ...
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on a free port of ``host``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ProxyHub:
     """The event loop thread, the rule table and every member's proxy."""
 
-    def __init__(self, seed: int = 0) -> None:
-        self._loop = asyncio.new_event_loop()
+    def __init__(self, seed: int = 0, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        # With ``loop`` the caller runs that loop itself (the proxy process) and
+        # calls the *_async methods and plain methods from it; no thread here.
+        self._loop = loop or asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="etcdplay-proxy", daemon=True)
         self._rng = random.Random(f"proxy:{seed}")
         self.rules: dict[tuple[str, str], Rule] = {}
@@ -129,31 +148,43 @@ class ProxyHub:
         """A proxy for member ``name`` forwarding to ``target_port``; it listens
         at once on a free port (``proxy.port``) on ``host``."""
         self.start()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
-        sock.listen(128)
+        return asyncio.run_coroutine_threadsafe(
+            self.add_async(name, target_port, host, target_host), self._loop
+        ).result(10)
+
+    async def add_async(
+        self,
+        name: str,
+        target_port: int,
+        host: str = "127.0.0.1",
+        target_host: str | None = None,
+        sock: socket.socket | None = None,
+    ) -> FaultProxy:
+        """``add``, on the loop itself; ``sock``: a socket already listening on
+        ``host`` (the proxy process gets its sockets from its parent)."""
+        if sock is None:
+            sock = listening_socket(host)
         sock.setblocking(False)
         proxy = FaultProxy(self, name, target_host or host, target_port, sock)
-        asyncio.run_coroutine_threadsafe(proxy._serve(), self._loop).result(10)
+        await proxy._serve()
         self.proxies[name] = proxy
         return proxy
+
+    async def close_async(self) -> None:
+        """Abort every connection and close every listening port, on the loop."""
+        for link in list(self.links):
+            link.close()
+        for proxy in self.proxies.values():
+            if proxy.server is not None:
+                proxy.server.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(proxy.server.wait_closed(), 2)
 
     def close(self) -> None:
         if not self._started:
             return
-
-        async def shutdown() -> None:
-            for link in list(self.links):
-                link.close()
-            for proxy in self.proxies.values():
-                if proxy.server is not None:
-                    proxy.server.close()
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(proxy.server.wait_closed(), 2)
-
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+            asyncio.run_coroutine_threadsafe(self.close_async(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         with contextlib.suppress(Exception):
@@ -174,7 +205,7 @@ class ProxyHub:
             for link in list(self.links):
                 link.reconsider()
 
-        self.call(apply)
+        self.call(apply)  # on a loop run by the caller (not started): directly
 
     def heal(self) -> None:
         self.set_rules({})

@@ -7,10 +7,13 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from etcdplay.distributions import Distribution
 from etcdplay.live.client import _prefix_end
 from etcdplay.live.observe import parse_line
 from etcdplay.live.proxy import ProxyHub, Rule
+from etcdplay.live.proxyproc import ProxyProcess
 
 V34 = '{"level":"info","ts":"2024-01-02T03:04:05.678Z","caller":"raft/raft.go:771","msg":"8e9e05c52164694d became leader at term 7"}'
 V35 = '{"level":"info","ts":"2024-01-02T03:04:05.678Z","logger":"raft","caller":"etcdserver/zap_raft.go:77","msg":"raft.node: 8e9e05c52164694d elected leader 91bc3c398fb3c146 at term 7"}'
@@ -90,9 +93,15 @@ def _round_trip(sock: socket.socket) -> float | None:
     return time.perf_counter() - began
 
 
-def test_proxy_passes_delays_and_blackholes() -> None:
+# In this process's thread (ProxyHub) and in a process of its own (ProxyProcess,
+# what live runs and agents use): the same proxy behind the same calls.
+HUBS = [pytest.param(ProxyHub, id="thread"), pytest.param(ProxyProcess, id="process")]
+
+
+@pytest.mark.parametrize("make_hub", HUBS)
+def test_proxy_passes_delays_and_blackholes(make_hub: type[ProxyHub | ProxyProcess]) -> None:
     echo = _Echo()
-    hub = ProxyHub(seed=1)
+    hub = make_hub(seed=1)
     try:
         proxy = hub.add("b", echo.port)
         hub.learn("a1", "a")
@@ -131,9 +140,10 @@ def test_proxy_passes_delays_and_blackholes() -> None:
         echo.sock.close()
 
 
-def test_proxy_fast_path_adds_little() -> None:
+@pytest.mark.parametrize("make_hub", HUBS)
+def test_proxy_fast_path_adds_little(make_hub: type[ProxyHub | ProxyProcess]) -> None:
     echo = _Echo()
-    hub = ProxyHub()
+    hub = make_hub()
     try:
         proxy = hub.add("b", echo.port)
         direct = socket.create_connection(("127.0.0.1", echo.port))
