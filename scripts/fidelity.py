@@ -15,7 +15,7 @@ The simulator's network and disk are the sweep's defaults for every case
 (latency uniform(0.5,1.5) ms one way, disk fixed(1) ms): no per-case tuning.
 
 Live members talk directly (``--no-proxy``): a crash needs no network fault,
-and etcdplay's fault proxy, a Python event loop in the controller, was
+and etcdplay's fault proxy, when it ran in the controller's process, was
 measured to add 20-40 ms to the first vote round after the crash (docs/
 fidelity.md). ``--with-proxy`` measures through it.
 
