@@ -19,8 +19,11 @@ machine, i.e. at least 55 runs/s. Printed:
    the time 100,000 seeds would take at that rate.
 
 CPU seconds are printed beside wall seconds: a neighbour on a shared machine
-slows wall time, and on this machine the two cores appear to share one
-physical core (see the README), so ``--jobs 2`` gains less than 2x.
+slows wall time. Check the affinity first (``taskset -p $$`` should list
+every core): a process confined to one core gives its workers one core too,
+and ``--jobs 2`` then gains nothing. On 1000 seeds start-up and the last
+chunk weigh more than on 100,000; ``etcdplay sweep scenario chaos --seeds
+10000 --checks-only --jobs 2`` measures the rate the goal is about.
 """
 
 from __future__ import annotations
