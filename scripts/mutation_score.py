@@ -26,9 +26,11 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,19 +215,56 @@ def _env(copy: Path) -> dict[str, str]:
     return env
 
 
+# The simulate processes running now: an interrupt (Ctrl-C, SIGTERM) kills
+# them, so their threads return and every temporary copy is removed.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def _run(cmd: list[str], env: dict[str, str], cwd: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` with capture and timeout, the child known to ``_stop_all``."""
+    with subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+            if _STOPPING.is_set():
+                proc.kill()
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        except BaseException:  # an interrupt in this thread: Popen's exit would not kill it
+            proc.kill()
+            raise
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _stop_all() -> None:
+    with _RUNNING_LOCK:
+        _STOPPING.set()
+        for proc in _RUNNING:
+            proc.kill()
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run_mutant(
     mutant: Mutant | None, scenario: str, first: int, last: int, timeout: float, base: Path = ROOT
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="etcdplay-mutant-") as tmp:
         copy = patched_copy(mutant, Path(tmp), base)
         try:
-            proc = subprocess.run(
-                [sys.executable, "-c", WORKER, scenario, str(first), str(last)],
-                env=_env(copy),
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
+            proc = _run(
+                [sys.executable, "-c", WORKER, scenario, str(first), str(last)], _env(copy), tmp, timeout
             )
         except subprocess.TimeoutExpired:
             return {"caught_at": None, "crashed": {"seed": None, "error": f"timed out after {timeout:g} s"}}
@@ -240,13 +279,11 @@ def verify_cli(mutant: Mutant, scenario: str, seed: int, base: Path = ROOT) -> i
     """Exit status of the real command line on the catching seed, in a fresh patched copy."""
     with tempfile.TemporaryDirectory(prefix="etcdplay-mutant-") as tmp:
         copy = patched_copy(mutant, Path(tmp), base)
-        proc = subprocess.run(
+        proc = _run(
             [sys.executable, "-m", "etcdplay", "simulate", scenario, "--seed", str(seed), "--quiet"],
-            env=_env(copy),
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            timeout=600,
+            _env(copy),
+            tmp,
+            600,
         )
         return proc.returncode
 
@@ -280,8 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [known[n] for n in args.only] if args.only else list(MUTANTS)
     first, last = args.seed, args.seed + args.seeds - 1
     print(f"scenario {args.scenario}, seeds {first}..{last}, {len(chosen)} mutant(s), {args.jobs} at once")
-    with tempfile.TemporaryDirectory(prefix="etcdplay-mutation-base-") as base:
-        return _score(args, chosen, first, last, snapshot(Path(base)))
+    # SIGTERM unwinds like Ctrl-C: running simulations are killed and every
+    # temporary copy of the package is removed
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        with tempfile.TemporaryDirectory(prefix="etcdplay-mutation-base-") as base:
+            return _score(args, chosen, first, last, snapshot(Path(base)))
+    except KeyboardInterrupt:
+        print("interrupted: every simulation stopped, temporary copies removed", file=sys.stderr)
+        return 130
 
 
 def _score(args: argparse.Namespace, chosen: list[Mutant], first: int, last: int, base: Path) -> int:
@@ -294,19 +338,26 @@ def _score(args: argparse.Namespace, chosen: list[Mutant], first: int, last: int
             futures[unmutated] = "(unmutated)"
         for m in chosen:
             futures[pool.submit(run_mutant, m, args.scenario, first, last, args.timeout, base)] = m.name
-        for future in concurrent.futures.as_completed(futures):
-            name = futures[future]
-            results[name] = future.result()
-            r = results[name]
-            if r.get("caught_at") is not None:
-                state = f"caught at seed {r['caught_at']} by {', '.join(map(str, r.get('checks') or []))}"
-            elif r.get("crashed"):
-                state = f"crashed: {r['crashed']}"
-            elif name == "(unmutated)":
-                state = "passed every seed"
-            else:
-                state = "missed"
-            print(f"  {name:28} {state}  ({r.get('seconds', '?')} s)", flush=True)
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                name = futures[future]
+                results[name] = future.result()
+                r = results[name]
+                if r.get("caught_at") is not None:
+                    state = f"caught at seed {r['caught_at']} by {', '.join(map(str, r.get('checks') or []))}"
+                elif r.get("crashed"):
+                    state = f"crashed: {r['crashed']}"
+                elif name == "(unmutated)":
+                    state = "passed every seed"
+                else:
+                    state = "missed"
+                print(f"  {name:28} {state}  ({r.get('seconds', '?')} s)", flush=True)
+        except KeyboardInterrupt:
+            # before the pool waits for its threads: they return once their
+            # simulation is killed, removing their copies on the way out
+            _stop_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     baseline = results.get("(unmutated)")
     if baseline is not None and (baseline.get("caught_at") is not None or baseline.get("crashed")):
         print(f"error: the unmutated code fails: {baseline}", file=sys.stderr)

@@ -3,8 +3,11 @@ seeds named, and the mutation harness on one planted bug."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +134,45 @@ def test_mutation_harness_catches_a_planted_kv_bug_without_touching_the_tree() -
     assert "final-values" in done.stdout
     assert "mutation score: 1/1" in done.stdout
     assert kv.read_bytes() == before
+
+
+def test_mutation_harness_stopped_by_sigterm_leaves_nothing(tmp_path: Path) -> None:
+    # a run under a job scheduler's time limit: SIGTERM kills the running
+    # simulations and removes every temporary copy of the package
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "mutation_score.py"), "--only", "no-truncate", "--jobs", "2"],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # wait until both simulations (unmutated and mutant) are running
+        deadline = time.monotonic() + 300
+        while len(list(tmp_path.glob("etcdplay-mutant-*/etcdplay"))) < 2 or len(_children(proc.pid)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        children = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err, out + err
+    assert list(tmp_path.iterdir()) == []
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_mutation_harness_refuses_an_unknown_mutant() -> None:
