@@ -24,6 +24,8 @@ class CheckResult:
     skipped: bool = False
     # the few client operations a violation comes down to (linearizable), one line each
     operations: tuple[str, ...] = ()
+    # set when the failure carries a known etcd bug's signature (etcdplay.known_bugs)
+    known_bug: str = ""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # copy and pickle rebuild it through __init__: compiled with the
@@ -31,7 +33,16 @@ class CheckResult:
         # writes they would otherwise make
         return (
             CheckResult,
-            (self.name, self.ok, self.detail, self.nodes, self.at, self.skipped, self.operations),
+            (
+                self.name,
+                self.ok,
+                self.detail,
+                self.nodes,
+                self.at,
+                self.skipped,
+                self.operations,
+                self.known_bug,
+            ),
         )
 
     def fields(self) -> dict[str, Any]:
@@ -47,6 +58,8 @@ class CheckResult:
             out["skipped"] = True
         if self.operations:
             out["operations"] = list(self.operations)
+        if self.known_bug:
+            out["known_bug"] = self.known_bug
         return out
 
 
@@ -246,6 +259,8 @@ def final_values(
             at=first_at,
         )
     return CheckResult(name, True, f"{len(writes)} key(s) end with a value their writes allow")
+
+
 def linearizable(events: Iterable[Event]) -> CheckResult:
     """The client history, checked key by key against a key-value model
     (etcdplay.linearizability); bounded: past its budget it says so and passes.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from etcdplay import __version__, checks
+from etcdplay import __version__, checks, known_bugs
 from etcdplay.backend import Backend, NodeStatus, OpResult
 from etcdplay.checks import CheckResult
 from etcdplay.distributions import Distribution
@@ -529,6 +529,7 @@ class Runner:
     # --- helpers -------------------------------------------------------------------------
 
     def _record(self, result: CheckResult) -> None:
+        result = known_bugs.recognise(result, self.trace.header, self.trace.events)
         self.results.append(result)
         self._emit("check", **result.fields())
 

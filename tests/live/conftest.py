@@ -20,6 +20,15 @@ ETCD_35 = shutil.which("etcd")
 FAST = {"heartbeat_ms": 10, "election_timeout_ms": 100}
 
 
+def unexplained_failures(checks: Any) -> list[str]:
+    """The failed checks of a live run, less those recognised as a known etcd
+    bug (etcdplay.known_bugs). CI's etcd on PATH is 3.5.1, inside the range of
+    etcd-io/etcd#13766: any run that SIGKILLs a member under writes can find it
+    (README "Real etcd bugs"), and finding it is the checks working. Only the
+    bug's whole signature is forgiven; anything else fails the test."""
+    return [f"{c.name}: {c.detail}" for c in checks if not c.ok and not c.known_bug]
+
+
 def _available(path: str | None) -> bool:
     return bool(path) and shutil.which(path) is not None  # type: ignore[arg-type]
 

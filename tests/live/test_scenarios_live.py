@@ -11,12 +11,7 @@ from etcdplay.runner import make_header, run_scenario
 from etcdplay.scenario import builtin_names, load_builtin
 from etcdplay.trace import TraceWriter
 
-from .conftest import ETCD_34, ETCD_35, compress
-
-
-def has_known_divergence_bug(version: str) -> bool:
-    parts = version.split(".")
-    return len(parts) >= 3 and parts[:2] == ["3", "5"] and parts[2].isdigit() and int(parts[2]) <= 2
+from .conftest import ETCD_34, ETCD_35, compress, unexplained_failures
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -33,15 +28,8 @@ def test_builtin_scenario_holds_live(name: str, size: int, etcd_bin: str | None)
     sc = compress(load_builtin(name), 0.5, size=size).expanded(7)
     backend = LiveBackend(etcd_bin)
     writer = TraceWriter(make_header(sc, 7, "live", **backend.header_fields()))
-    version = backend.header_fields()["etcd_version"]
     result = run_scenario(sc, backend, 7, writer)
-    failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
-    if name == "kill-under-load" and has_known_divergence_bug(version):
-        # etcd 3.5.0-3.5.2 (3.5.1 is the PyPI build the suite runs on) lose an
-        # applied entry on a member SIGKILLed under load, etcd-io/etcd#13766:
-        # this scenario finds that real bug in some runs (README "Real etcd
-        # bugs"). Divergence is what the bug looks like; anything else fails.
-        failed = [f for f in failed if not f.startswith(("convergence:", "no-divergence:"))]
+    failed = unexplained_failures(result.checks)
     assert not failed, failed
     names = {c.name for c in result.checks}
     assert {"one-leader-per-term", "convergence", "no-acked-write-lost"} <= names
