@@ -53,6 +53,8 @@ class Failure:
     seed: int
     checks: list[str]
     trace: Path
+    # known etcd bugs the failed checks were recognised as (etcdplay.known_bugs)
+    known_bugs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,11 +117,13 @@ def hunt(
             path = failing_trace_path(out, scenario, seed)
             write_trace(sink.getvalue(), path)
             names = [c.name for c in result.failed]
-            outcome.failures.append(Failure(seed, names, path))
+            known = sorted({c.known_bug for c in result.failed if c.known_bug})
+            outcome.failures.append(Failure(seed, names, path, known))
             first = result.failed[0]
             console.print(
                 f"[bold red]seed {seed}: FAILED[/] {', '.join(names)} ({took:.1f} s): "
-                f"{escape(first.detail[:300])}\n  trace kept: {path}",
+                f"{escape(first.detail[:300])}\n  trace kept: {path}"
+                + "".join(f"\n  known bug: {escape(ref)}" for ref in known),
                 highlight=False,
             )
             if until_fail:

@@ -92,7 +92,12 @@ def main() -> int:
         }
         if outcome.failures:
             failure = outcome.failures[0]
-            record.update(seed=failure.seed, checks=failure.checks, trace=str(failure.trace))
+            record.update(
+                seed=failure.seed,
+                checks=failure.checks,
+                known_bugs=failure.known_bugs,
+                trace=str(failure.trace),
+            )
             found_after.append(took)
         with results_path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

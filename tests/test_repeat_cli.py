@@ -88,3 +88,35 @@ def test_bad_repeat_options_are_one_line_errors() -> None:
     assert done.returncode == 2 and "--report goes with a single run" in done.stderr
     done = etcdplay("simulate", "leader-failure", "--repeat", "0")
     assert done.returncode == 2
+
+
+def test_a_hunt_names_a_known_bug(tmp_path: Path) -> None:
+    """A failure recognised as a known etcd bug is named under its seed and
+    kept in the hunt's record (scripts/bug_hunt.py writes it out)."""
+    import io
+
+    from rich.console import Console
+
+    from etcdplay.checks import CheckResult
+    from etcdplay.repeat import hunt
+    from etcdplay.runner import RunResult
+    from etcdplay.trace import Trace
+
+    def run_one(seed: int, sink: io.TextIOBase) -> RunResult:
+        sink.write('{"t":0.0,"kind":"header"}\n')
+        diverged = CheckResult("no-divergence", False, "members diverged", known_bug="etcd-io/etcd#13766")
+        return RunResult(Trace({"kind": "header"}, []), [CheckResult("convergence", True), diverged])
+
+    console = Console(file=io.StringIO(), width=200)
+    outcome = hunt(
+        run_one,  # type: ignore[arg-type]
+        first_seed=3,
+        repeat=None,
+        until_fail=True,
+        budget=None,
+        scenario="x",
+        out=tmp_path / "h.jsonl",
+        console=console,
+    )
+    assert [f.known_bugs for f in outcome.failures] == [["etcd-io/etcd#13766"]]
+    assert "known bug: etcd-io/etcd#13766" in console.file.getvalue()  # type: ignore[attr-defined]
