@@ -39,8 +39,8 @@ ETCD_13766 = KnownBug(
     "etcd-io/etcd#13766",
     (3, 5, 0),
     (3, 5, 2),
-    "a member SIGKILLed under load comes back having skipped one applied entry "
-    "(etcd 3.5.0-3.5.2, fixed in 3.5.3)",
+    "etcd 3.5.0-3.5.2, fixed in 3.5.3: a member SIGKILLed under load comes back "
+    "having skipped one applied entry",
 )
 
 KNOWN_BUGS = (ETCD_13766,)
@@ -79,7 +79,7 @@ def recognise(result: CheckResult, header: Event, events: Sequence[Event]) -> Ch
     who = ", ".join(sorted(odd))
     return dataclasses.replace(
         result,
-        detail=f"{result.detail}. Known bug {ETCD_13766.ref} ({ETCD_13766.summary}): "
+        detail=f"{result.detail}. Known bug {ETCD_13766.ref}, {ETCD_13766.summary}; "
         f"{who} had been SIGKILLed before",
         known_bug=ETCD_13766.ref,
     )
