@@ -205,3 +205,45 @@ def test_a_lesson_plays_its_steps_at_their_times() -> None:
         wanted = [step.at for step in lesson.steps if step.action in ("crash", "stop", "restart")]
         assert [f["t"] for f in faults] == pytest.approx(wanted, abs=1e-6)
         assert all(step["note"] for step in s.lesson_steps() if step["action"] == "crash")
+
+
+@pytest.mark.parametrize(
+    ("command", "complaint"),
+    [
+        ({"action": "delay", "node": "n1", "latency_ms": "abc"}, "delay: latency_ms: cannot read 'abc'"),
+        ({"action": "delay", "node": "n1", "latency_ms": "fixed(-5)"}, "delay: latency_ms: parameters"),
+        ({"action": "partition", "groups": [[1, 2]]}, "partition: groups.0."),
+    ],
+)
+def test_a_refusal_speaks_of_the_command_not_of_a_scenario_file(command: Any, complaint: str) -> None:
+    s = PlaySession(Scenario(cluster=ClusterSpec(size=3)), seed=1)  # never started: parsing only
+    with pytest.raises(CommandError) as refused:
+        s.do(command)
+    message = str(refused.value)
+    assert message.startswith(complaint), message
+    assert "steps[" not in message and "[[steps]]" not in message
+
+
+def test_a_stress_runs_single_writes_stay_out_of_the_event_log() -> None:
+    header = make_header(Scenario(cluster=ClusterSpec(size=3)), 1, "sim")
+    events: list[dict[str, Any]] = [{"t": 0.0, "kind": "header", "schema": 1, **header}]
+    events.append({"t": 0.1, "kind": "role", "node": "n1", "role": "leader", "term": 1})
+    events.append(
+        {"t": 0.2, "kind": "client", "node": "n1", "op": "put", "key": "k", "ok": True, "source": "step"}
+    )
+    for i in range(300):  # more than the log keeps: they must not push the election out
+        t = 1.0 + i / 100
+        events.append(
+            {
+                "t": t,
+                "kind": "client",
+                "node": "n1",
+                "op": "put",
+                "key": f"stress/0/{i}",
+                "ok": True,
+                "source": "load",
+            }
+        )
+    view = ClusterView.of(events)
+    assert [e["kind"] for e in view.recent] == ["role", "client"]
+    assert view.writes_ok == 301  # the writes are still counted (and charted by the page)
