@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -54,6 +55,33 @@ def test_guard_with_a_token() -> None:
     assert guard.problem(scope(query=b"token=s3cret")) is None
     assert guard.problem(scope(headers=[("cookie", "etcdplay_token=s3cret")])) is None
     assert guard.problem(scope(headers=[("cookie", "etcdplay_token=nope")]))[0] == 401  # type: ignore[index]
+
+
+def test_guard_on_every_interface_knows_the_machines_own_addresses() -> None:
+    hosts = allowed_hosts("0.0.0.0", 8000)
+    guard = Guard(lambda *a: None, hosts, any_address_port=8000)  # type: ignore[arg-type,return-value]
+    # an address of this machine that its name does not resolve to
+    assert "127.0.0.2:8000" not in hosts
+    assert guard.problem(scope(host="127.0.0.2:8000")) is None
+    assert guard.problem(scope("websocket", host="127.0.0.2:8000", origin="http://127.0.0.2:8000")) is None
+    # not this machine's (TEST-NET-3), another port, a name: still refused
+    assert guard.problem(scope(host="203.0.113.9:8000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(host="127.0.0.2:9000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(host="evil.example:8000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(origin="http://203.0.113.9:8000"))[0] == 403  # type: ignore[index]
+    # bound to one address, only that one's names count
+    assert Guard(lambda *a: None, allowed_hosts("127.0.0.1", 8000)).problem(scope(host="127.0.0.2:8000"))  # type: ignore[arg-type,return-value]
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its default route, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
 
 
 # --- a real server --------------------------------------------------------------------
@@ -159,6 +187,11 @@ def test_an_exposed_server_needs_its_token() -> None:
         cookie = headers["set-cookie"].split(";")[0]
         assert get(f"http://127.0.0.1:{s.port}/static/app.js", {"Cookie": cookie})[0] == 200
         assert get(f"http://127.0.0.1:{s.port}/static/app.js")[0] == 401
+        # reached by another of this machine's addresses, as another machine would
+        for address in ("127.0.0.2", _lan_address()):
+            if address is not None:
+                status, body, _ = get(f"http://{address}:{s.port}/?token={token}")
+                assert status == 200, (address, body)
     assert s.proc.returncode == 0
 
 

@@ -206,10 +206,11 @@ def serve(source: Any, sock: socket.socket, host: str, token: str | None, open_b
 
     from etcdplay.web.app import create_app
     from etcdplay.web.hub import Hub
-    from etcdplay.web.security import allowed_hosts
+    from etcdplay.web.security import WILDCARD_HOSTS, allowed_hosts
 
     port = sock.getsockname()[1]
-    app = create_app(Hub(source), allowed_hosts(host, port), token)
+    everywhere = port if host in WILDCARD_HOSTS else None
+    app = create_app(Hub(source), allowed_hosts(host, port), token, any_address_port=everywhere)
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=4 << 20, timeout_graceful_shutdown=3, lifespan="on"
     )
