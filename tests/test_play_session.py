@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from etcdplay.play import CommandError, PlaySession, SessionError
 from etcdplay.play.session import wait_for
 from etcdplay.play.view import ClusterView
 from etcdplay.runner import current_leader, make_header, run_scenario
-from etcdplay.scenario import ClusterSpec, Scenario, from_toml, load
+from etcdplay.scenario import ClusterSpec, Scenario, from_dict, from_toml, load
 from etcdplay.sim.backend import SimBackend
 from etcdplay.trace import TraceWriter
 
@@ -247,3 +248,37 @@ def test_a_stress_runs_single_writes_stay_out_of_the_event_log() -> None:
     view = ClusterView.of(events)
     assert [e["kind"] for e in view.recent] == ["role", "client"]
     assert view.writes_ok == 301  # the writes are still counted (and charted by the page)
+
+
+def _stuck_lesson() -> Scenario:
+    """A lesson whose second step waits a minute for a leader that cannot come."""
+    return from_dict(
+        {
+            "name": "stuck",
+            "cluster": {"size": 3},
+            "steps": [
+                {"at": 0.0, "action": "crash", "target": ["n1", "n2", "n3"]},
+                {"at": 0.1, "action": "wait-for-leader", "timeout": 60},
+            ],
+        },
+        "test",
+    )
+
+
+@pytest.mark.parametrize("how", ["close", "branch"])
+def test_closing_or_branching_during_a_waiting_step_is_prompt(how: str) -> None:
+    s = PlaySession(_stuck_lesson(), seed=1, speed=1.0)
+    s.start()
+    try:
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        assert wait_for(lambda: s.now() > 0.3, PATIENCE)  # the wait step is under way
+        began = time.monotonic()
+        if how == "close":
+            s.close()
+        else:
+            assert s.do({"action": "branch", "t": 0.05}, PATIENCE).ok
+        # the worker gave up the step at once (it used to wait out its 30 s join,
+        # and a branch left it spinning on the closed simulation for good)
+        assert time.monotonic() - began < 15
+    finally:
+        s.close()

@@ -299,6 +299,10 @@ class SimBackend:
         if self.realtime_speed is None:
             raise BackendError("pump() is for real-time mode (SimBackend(realtime_speed=...))")
         while True:
+            if self._halt.is_set() and self._pacer is None:
+                # closed (a session shutting down or branching) while a step
+                # waited for time to pass: a closed clock never reaches it
+                raise BackendError("the simulation was closed")
             self._advance_paced()
             if done is not None and done():
                 return
