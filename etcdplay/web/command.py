@@ -85,9 +85,17 @@ def build_source(
             sc = from_dict(data, f"{scenario} with --size {size}")
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
+    # a simulated lesson waits, paused at t = 0, for its first tab (SessionSource)
+    lesson = bool(sc.steps) and not live
     try:
         session = PlaySession(
-            sc, live=live, seed=seed, speed=speed, etcd_bin=etcd_bin, backend_factory=backend_factory
+            sc,
+            live=live,
+            seed=seed,
+            speed=speed,
+            etcd_bin=etcd_bin,
+            backend_factory=backend_factory,
+            start_paused=lesson,
         )
     except SessionError as exc:
         raise BadInput(str(exc)) from None
@@ -99,7 +107,7 @@ def build_source(
     except BaseException:
         session.close()
         raise
-    return SessionSource(session)
+    return SessionSource(session, start_on_view=lesson)
 
 
 class BadInput(ValueError):
