@@ -168,10 +168,16 @@
       const el = $("kv-result");
       const op = msg.op;
       let text = msg.message;
-      if (op.value !== undefined) text = `value ${JSON.stringify(op.value)} · ${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
-      else if (op.ok) text = `${msg.action} ok · ${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
+      const how = `${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
+      if (op.value === null) text = `${op.key}: no such key · ${how}`;
+      else if (op.value !== undefined) text = `value ${JSON.stringify(op.value)} · ${how}`;
+      else if (op.ok) text = `${msg.action} ok · ${how}`;
       el.textContent = text;
       el.className = "result " + (msg.ok ? "ok" : "bad");
+    } else if (pending && ["put", "get", "delete"].includes(pending.cmd.action)) {
+      // refused before it ran (an empty key...): the "…" must not stay
+      $("kv-result").textContent = msg.message;
+      $("kv-result").className = "result bad";
     }
     if (pending && pending.done) pending.done(msg);
   }
@@ -200,7 +206,9 @@
     syncControls();
     const hint = info.mode === "replay"
       ? `recorded in ${info.file}`
-      : `replay: etcdplay simulate --replay TRACE.jsonl, or etcdplay simulate SCENARIO.toml --seed ${info.seed}`;
+      : live
+        ? "replay: etcdplay live SCENARIO.toml (the same actions on new members); watch again: etcdplay web --trace TRACE.jsonl"
+        : `replay: etcdplay simulate --replay TRACE.jsonl, or etcdplay simulate SCENARIO.toml --seed ${info.seed}`;
     $("replay-hint").textContent = hint;
     $("legend").innerHTML = legendHtml(caps.messages);
   }
@@ -514,8 +522,9 @@
       case "vote": return `${n} ${e.granted ? "granted" : "refused"} ${e.pre_vote ? "pre-vote" : "vote"} to ${e.candidate} (term ${e.term})`;
       case "leader": return e.leader ? `${n} follows leader ${e.leader} (term ${e.term})` : `${n} has no leader`;
       case "fault": {
-        const g = e.groups ? " " + e.groups.map((x) => x.join(",")).join(" | ") : "";
-        return `fault: ${e.action} ${(e.nodes || []).join(", ")}${g}${e.latency_ms ? " +" + e.latency_ms + " ms" : ""}`;
+        // a partition names its groups (its nodes are every member in them)
+        const who = e.groups ? e.groups.map((x) => x.join(",")).join(" | ") : (e.nodes || []).join(", ");
+        return `fault: ${e.action} ${who}${e.latency_ms ? " +" + e.latency_ms + " ms" : ""}`;
       }
       case "client": {
         const lat = e.latency !== undefined ? ` ${(e.latency * 1000).toFixed(1)} ms` : "";
@@ -540,7 +549,7 @@
     for (let i = events.length - 1; i >= start; i--) {
       const e = events[i];
       const tr = document.createElement("tr");
-      tr.className = e.kind;
+      tr.className = "ev-" + e.kind; // not the kind itself: .role and .note style other things
       const t = document.createElement("td");
       t.className = "t";
       t.textContent = e.t.toFixed(3);
@@ -581,6 +590,7 @@
       const args = parts.join(" ");
       return `<li>${at.toFixed(3)} s ${escapeHtml(action)} ${escapeHtml(args)}</li>`;
     }).join("");
+    $("played").scrollTop = $("played").scrollHeight; // the newest action in sight
   }
 
   function escapeHtml(s) {
