@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -19,6 +18,7 @@ import pytest
 import websockets
 from web_server import PATIENCE, ROOT, WebServer, web_server
 
+from etcdplay.web.command import lan_address
 from etcdplay.web.security import Guard, allowed_hosts
 
 # --- the guard on its own --------------------------------------------------------------
@@ -71,17 +71,6 @@ def test_guard_on_every_interface_knows_the_machines_own_addresses() -> None:
     assert guard.problem(scope(origin="http://203.0.113.9:8000"))[0] == 403  # type: ignore[index]
     # bound to one address, only that one's names count
     assert Guard(lambda *a: None, allowed_hosts("127.0.0.1", 8000)).problem(scope(host="127.0.0.2:8000"))  # type: ignore[arg-type,return-value]
-
-
-def _lan_address() -> str | None:
-    """This machine's address on its default route, if it has one (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.123", 9))
-        except OSError:
-            return None
-        address = str(probe.getsockname()[0])
-    return None if address.startswith("127.") else address
 
 
 # --- a real server --------------------------------------------------------------------
@@ -188,10 +177,13 @@ def test_an_exposed_server_needs_its_token() -> None:
         assert get(f"http://127.0.0.1:{s.port}/static/app.js", {"Cookie": cookie})[0] == 200
         assert get(f"http://127.0.0.1:{s.port}/static/app.js")[0] == 401
         # reached by another of this machine's addresses, as another machine would
-        for address in ("127.0.0.2", _lan_address()):
+        lan = lan_address()
+        for address in ("127.0.0.2", lan):
             if address is not None:
                 status, body, _ = get(f"http://{address}:{s.port}/?token={token}")
                 assert status == 200, (address, body)
+        if lan is not None:  # the address is printed beside the machine's name
+            assert f"(or http://{lan}:{s.port}/?token={token})" in s.printed
     assert s.proc.returncode == 0
 
 

@@ -208,6 +208,18 @@ def page_url(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
+def lan_address() -> str | None:
+    """This machine's IPv4 address on its default route, if it has one (a UDP
+    socket is connected, no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
 def serve(source: Any, sock: socket.socket, host: str, token: str | None, open_browser: bool) -> None:
     """Run the server until Ctrl-C or SIGTERM (uvicorn handles both)."""
     import uvicorn
@@ -224,12 +236,17 @@ def serve(source: Any, sock: socket.socket, host: str, token: str | None, open_b
     )
     server = uvicorn.Server(config)
     url = page_url(host, port, token)
+    printed = url
+    lan = lan_address() if host in WILDCARD_HOSTS else None
+    if lan is not None:
+        # the machine's name may mean nothing to another machine: its address too
+        printed += f" (or {page_url(lan, port, token)})"
 
     def announce() -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.05)
         if server.started:
-            print(f"etcdplay web: {url}   (Ctrl-C stops)", flush=True)
+            print(f"etcdplay web: {printed}   (Ctrl-C stops)", flush=True)
             if open_browser:
                 with contextlib.suppress(Exception):
                     webbrowser.open(url)
