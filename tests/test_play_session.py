@@ -282,3 +282,25 @@ def test_closing_or_branching_during_a_waiting_step_is_prompt(how: str) -> None:
         assert time.monotonic() - began < 15
     finally:
         s.close()
+
+
+def test_a_played_lesson_replays_byte_for_byte(tmp_path: Path) -> None:
+    # its wait-for-leader and expect steps poll the cluster: in real time they
+    # must look at the same instants as the replay does
+    with PlaySession(load("follower-failures"), seed=5, speed=8.0) as s:
+        assert wait_for(lambda: s.now() > 3.0, PATIENCE)
+        s.do({"action": "put", "key": "mine", "value": "x", "node": "n1"}, PATIENCE)
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        s.do({"action": "pause"})
+        played = tmp_path / "played.jsonl"
+        played.write_text(s.trace_jsonl())
+    replayed = tmp_path / "replayed.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "etcdplay", "simulate", "--replay", str(played), "--out", str(replayed), "-q"],
+        check=True,
+        timeout=300,
+    )
+    ours = played.read_text().splitlines()[1:]
+    theirs = replayed.read_text().splitlines()[1:]
+    assert any('"kind":"check","name":"wait-for-leader"' in line for line in ours)
+    assert theirs[: len(ours)] == ours
