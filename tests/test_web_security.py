@@ -145,12 +145,17 @@ def test_bad_requests_get_clear_answers_and_the_server_goes_on(server: WebServer
                 {"op": "command", "id": 4, "command": {"action": "fly"}},
                 {"op": "seek", "t": "yesterday"},
                 b"\xff\xfe binary",
+                # numbers JSON cannot send back: the tab's socket stays open
+                '{"op": "seek", "t": Infinity}',
+                '{"op": "seek", "t": 1e400}',
+                '{"op": "command", "id": 1e400, "command": {"action": "fly"}}',
                 {"op": "command", "id": 5, "command": {"action": "put", "key": "k", "value": "v"}},
                 {"op": "seek", "t": 0.5},
             ],
         )
     )
-    _hello, not_json, bad_op, bad_node, bad_groups, bad_key, bad_action, bad_seek, binary, put, seek = replies
+    (_hello, not_json, bad_op, bad_node, bad_groups, bad_key, bad_action, bad_seek, binary) = replies[:9]
+    (infinity, huge_t, huge_id, put, seek) = replies[9:]
     assert not_json == {"type": "error", "message": "bad request: not JSON"}
     assert "unknown op" in bad_op["message"]
     assert bad_node["ok"] is False and "n9" in bad_node["message"]
@@ -159,6 +164,9 @@ def test_bad_requests_get_clear_answers_and_the_server_goes_on(server: WebServer
     assert bad_action["ok"] is False and "unknown action" in bad_action["message"]
     assert "seek" in bad_seek["message"]
     assert binary["type"] == "error"
+    assert infinity == {"type": "error", "message": "bad request: not JSON"}
+    assert "seek" in huge_t["message"]
+    assert huge_id["id"] is None and "unknown action" in huge_id["message"]
     assert put["ok"] is True and put["op"]["latency_ms"] > 0
     assert seek["type"] == "snapshot" and seek["view"]["t"] == 0.5
 
