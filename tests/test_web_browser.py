@@ -390,3 +390,27 @@ def test_replay_a_trace_file_in_the_page(browser: Any, tmp_path: Path) -> None:
         wait_js(pg, "document.getElementById('events').textContent.includes('fault: isolate')")
         assert watch.errors == [] and watch.foreign == []
         pg.close()
+
+
+@pytest.mark.parametrize("size", [7, 25])
+def test_a_larger_cluster_is_drawn_without_overlaps(browser: Any, size: int) -> None:
+    with web_server("--size", str(size), "--seed", "2") as s:
+        pg = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        pg.set_default_timeout(MS)
+        pg.goto(s.url)
+        wait_js(pg, "document.getElementById('leader').textContent.startsWith('n')")
+        overlaps = pg.evaluate(
+            "() => { const boxes = [...document.querySelectorAll('#cluster g.node')].map("
+            "g => [g.dataset.node, g.getBoundingClientRect()]); const out = [];"
+            "for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {"
+            "const [a, p] = boxes[i], [b, q] = boxes[j];"
+            "if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)"
+            " out.push(a + '/' + b); } return out; }"
+        )
+        assert overlaps == []
+        # every name is there to read (at least 9 px high on the page)
+        heights = pg.evaluate(
+            "[...document.querySelectorAll('#cluster g.node text.name')].map(t => t.getBoundingClientRect().height)"
+        )
+        assert len(heights) == size and min(heights) >= 9
+        pg.close()

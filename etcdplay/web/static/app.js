@@ -262,6 +262,12 @@
     const root = $("cluster");
     root.textContent = "";
     const cx = 320, cy = 200, R = nodes.length > 1 ? 150 : 0;
+    // Past 5 members the drawings would overlap: each is scaled to the space
+    // between neighbours (the caption and hash chip then go: the members'
+    // table has them), its name kept readable.
+    const k = nodes.length > 5 ? Math.min(1, (2 * R * Math.sin(Math.PI / nodes.length)) / 176) : 1;
+    const captions = k >= 0.75;
+    S.nodeR = NODE_R * k;
     nodes.forEach((n, i) => {
       const a = -Math.PI / 2 + (2 * Math.PI * i) / nodes.length;
       S.pos[n] = [cx + R * Math.cos(a), cy + R * Math.sin(a)];
@@ -278,16 +284,20 @@
     const group = svg("g", {}, root);
     for (const n of nodes) {
       const [x, y] = S.pos[n];
-      const g = svg("g", { class: "node", transform: `translate(${x},${y})`, "data-node": n }, group);
+      const g = svg("g", { class: "node", transform: `translate(${x},${y}) scale(${k.toFixed(3)})`, "data-node": n }, group);
       svg("circle", { class: "timer-track", r: TIMER_R }, g);
       const timer = svg("circle", { class: "timer", r: TIMER_R, transform: "rotate(-90)" }, g);
       const circle = svg("circle", { class: "node-circle", r: NODE_R }, g);
-      const name = svg("text", { class: "name", "text-anchor": "middle", y: -4 }, g);
+      const small = k < 0.6; // name only, at least 9 px on the page
+      const name = svg("text", { class: "name", "text-anchor": "middle", y: small ? 0 : -4, "dominant-baseline": small ? "central" : "auto" }, g);
+      if (small) name.style.fontSize = `${Math.max(17, 9 / k).toFixed(1)}px`;
       name.textContent = n;
       const term = svg("text", { class: "sub", "text-anchor": "middle", y: 13 }, g);
       const cap = svg("text", { class: "cap", "text-anchor": "middle", y: TIMER_R + 16 }, g);
       const chip = svg("rect", { x: -30, y: TIMER_R + 22, width: 60, height: 14, rx: 3 }, g);
       const hash = svg("text", { class: "sub", "text-anchor": "middle", y: TIMER_R + 33 }, g);
+      term.style.display = small ? "none" : "";
+      for (const el of [cap, chip, hash]) el.style.display = captions ? "" : "none";
       g.addEventListener("click", () => { $("node").value = n; S.dirty = true; });
       S.els.nodes[n] = { g, timer, circle, term, cap, chip, hash };
     }
@@ -362,8 +372,9 @@
       // leave and arrive at the rims, not the centres
       const len = Math.hypot(x2 - x1, y2 - y1) || 1;
       const ux = (x2 - x1) / len, uy = (y2 - y1) / len;
-      const sx = x1 + ux * NODE_R, sy = y1 + uy * NODE_R;
-      const travel = len - 2 * NODE_R;
+      const r = S.nodeR ?? NODE_R;
+      const sx = x1 + ux * r, sy = y1 + uy * r;
+      const travel = len - 2 * r;
       const x = sx + ux * travel * d.p, y = sy + uy * travel * d.p;
       const base = d.type.replace(/-resp$/, "");
       const colour = MESSAGE_COLOURS[base] || "#555";
