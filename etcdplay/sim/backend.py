@@ -267,15 +267,19 @@ class SimBackend:
             self._held = False
             self._anchor = (self._require_clock().now(), time.monotonic())
         try:
-            while not self._halt.is_set():
-                with self._lock:
-                    if self._require_clock().now() >= end:
-                        break
-                time.sleep(min(0.005, max(seconds / (self.realtime_speed or 1.0), 0.0005)))
+            self._wait_for(end, min(0.005, max(seconds / (self.realtime_speed or 1.0), 0.0005)))
         finally:
             with self._lock:
                 self._held = True
                 self._sleep_end = None
+
+    def _wait_for(self, end: float, interval: float) -> None:
+        """Until virtual time reaches ``end`` (the pacer moves it) or close()."""
+        while not self._halt.is_set():
+            with self._lock:
+                if self._require_clock().now() >= end:
+                    return
+            time.sleep(interval)
 
     def sleep_until(self, t: float) -> None:
         if self.realtime_speed is None:
