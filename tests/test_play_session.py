@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from etcdplay.play import CommandError, PlaySession, SessionError
 from etcdplay.play.session import wait_for
 from etcdplay.play.view import ClusterView
 from etcdplay.runner import current_leader, make_header, run_scenario
-from etcdplay.scenario import ClusterSpec, Scenario, from_toml, load
+from etcdplay.scenario import ClusterSpec, Scenario, from_dict, from_toml, load
 from etcdplay.sim.backend import SimBackend
 from etcdplay.trace import TraceWriter
 
@@ -205,3 +206,101 @@ def test_a_lesson_plays_its_steps_at_their_times() -> None:
         wanted = [step.at for step in lesson.steps if step.action in ("crash", "stop", "restart")]
         assert [f["t"] for f in faults] == pytest.approx(wanted, abs=1e-6)
         assert all(step["note"] for step in s.lesson_steps() if step["action"] == "crash")
+
+
+@pytest.mark.parametrize(
+    ("command", "complaint"),
+    [
+        ({"action": "delay", "node": "n1", "latency_ms": "abc"}, "delay: latency_ms: cannot read 'abc'"),
+        ({"action": "delay", "node": "n1", "latency_ms": "fixed(-5)"}, "delay: latency_ms: parameters"),
+        ({"action": "partition", "groups": [[1, 2]]}, "partition: groups.0."),
+    ],
+)
+def test_a_refusal_speaks_of_the_command_not_of_a_scenario_file(command: Any, complaint: str) -> None:
+    s = PlaySession(Scenario(cluster=ClusterSpec(size=3)), seed=1)  # never started: parsing only
+    with pytest.raises(CommandError) as refused:
+        s.do(command)
+    message = str(refused.value)
+    assert message.startswith(complaint), message
+    assert "steps[" not in message and "[[steps]]" not in message
+
+
+def test_a_stress_runs_single_writes_stay_out_of_the_event_log() -> None:
+    header = make_header(Scenario(cluster=ClusterSpec(size=3)), 1, "sim")
+    events: list[dict[str, Any]] = [{"t": 0.0, "kind": "header", "schema": 1, **header}]
+    events.append({"t": 0.1, "kind": "role", "node": "n1", "role": "leader", "term": 1})
+    events.append(
+        {"t": 0.2, "kind": "client", "node": "n1", "op": "put", "key": "k", "ok": True, "source": "step"}
+    )
+    for i in range(300):  # more than the log keeps: they must not push the election out
+        t = 1.0 + i / 100
+        events.append(
+            {
+                "t": t,
+                "kind": "client",
+                "node": "n1",
+                "op": "put",
+                "key": f"stress/0/{i}",
+                "ok": True,
+                "source": "load",
+            }
+        )
+    view = ClusterView.of(events)
+    assert [e["kind"] for e in view.recent] == ["role", "client"]
+    assert view.writes_ok == 301  # the writes are still counted (and charted by the page)
+
+
+def _stuck_lesson() -> Scenario:
+    """A lesson whose second step waits a minute for a leader that cannot come."""
+    return from_dict(
+        {
+            "name": "stuck",
+            "cluster": {"size": 3},
+            "steps": [
+                {"at": 0.0, "action": "crash", "target": ["n1", "n2", "n3"]},
+                {"at": 0.1, "action": "wait-for-leader", "timeout": 60},
+            ],
+        },
+        "test",
+    )
+
+
+@pytest.mark.parametrize("how", ["close", "branch"])
+def test_closing_or_branching_during_a_waiting_step_is_prompt(how: str) -> None:
+    s = PlaySession(_stuck_lesson(), seed=1, speed=1.0)
+    s.start()
+    try:
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        assert wait_for(lambda: s.now() > 0.3, PATIENCE)  # the wait step is under way
+        began = time.monotonic()
+        if how == "close":
+            s.close()
+        else:
+            assert s.do({"action": "branch", "t": 0.05}, PATIENCE).ok
+        # the worker gave up the step at once (it used to wait out its 30 s join,
+        # and a branch left it spinning on the closed simulation for good)
+        assert time.monotonic() - began < 15
+    finally:
+        s.close()
+
+
+def test_a_played_lesson_replays_byte_for_byte(tmp_path: Path) -> None:
+    # its wait-for-leader and expect steps poll the cluster: in real time they
+    # must look at the same instants as the replay does
+    with PlaySession(load("follower-failures"), seed=5, speed=8.0) as s:
+        assert wait_for(lambda: s.now() > 3.0, PATIENCE)
+        s.do({"action": "put", "key": "mine", "value": "x", "node": "n1"}, PATIENCE)
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        s.do({"action": "pause"})
+        played = tmp_path / "played.jsonl"
+        played.write_text(s.trace_jsonl())
+    replayed = tmp_path / "replayed.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "etcdplay", "simulate", "--replay", str(played), "--out", str(replayed), "-q"],
+        check=True,
+        timeout=300,
+    )
+    ours = played.read_text().splitlines()[1:]
+    theirs = replayed.read_text().splitlines()[1:]
+    assert any('"kind":"check","name":"wait-for-leader"' in line for line in ours)
+    assert theirs[: len(ours)] == ours

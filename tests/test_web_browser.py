@@ -132,7 +132,8 @@ def test_partition_and_heal(page: Any) -> None:
     pg.fill("#groups", "n1,n2 | n3,n4,n5")
     pg.click("#partition")
     wait_js(pg, "document.querySelectorAll('#cluster line.link.cut').length === 6")
-    assert "fault: partition" in str(pg.text_content("#events"))
+    # the event names the groups (not every member, then the groups again)
+    assert "fault: partition n1,n2 | n3,n4,n5" in str(pg.text_content("#events"))
     # messages across the cut are dropped (drawn red)
     wait_js(pg, "document.querySelector('#cluster circle.msg[fill=\"#c62f2f\"]') !== null")
     pg.click("#heal")
@@ -186,6 +187,39 @@ def test_a_bad_request_is_explained_and_the_server_goes_on(page: Any) -> None:
     pg.fill("#key", "greeting")
     pg.click("#get")
     wait_js(pg, "document.getElementById('kv-result').textContent.includes('hello, raft')")
+
+
+def test_results_and_the_event_log_read_well(page: Any) -> None:
+    pg, _ = page
+    # a key never written: said in words, not "value null"
+    pg.fill("#key", "never-written")
+    pg.click("#get")
+    wait_js(pg, "document.getElementById('kv-result').textContent.startsWith('never-written: no such key')")
+    # a put refused before it ran does not leave "put …" behind
+    pg.fill("#key", "")
+    pg.click("#put")
+    wait_js(pg, "document.getElementById('kv-result').textContent.includes('non-empty')")
+    assert pg.get_attribute("#kv-result", "class") == "result bad"
+    # the notice floats over the page: showing and hiding it moves no button
+    assert pg.is_visible("#notice")
+    shown = pg.evaluate("document.getElementById('act').getBoundingClientRect().top")
+    pg.evaluate("document.getElementById('notice').hidden = true")
+    assert pg.evaluate("document.getElementById('act').getBoundingClientRect().top") == shown
+    # every row of the event log is a table row, whatever its kind ("role"
+    # and "note" are also the names of other things' styles)
+    rows = pg.evaluate(
+        "[...document.querySelectorAll('#events tbody tr')].map(r => "
+        "[r.className, getComputedStyle(r).display, getComputedStyle(r).backgroundColor])"
+    )
+    assert {c for c, _, _ in rows} >= {"ev-role", "ev-leader", "ev-fault"}
+    assert {(d, b) for _, d, b in rows} == {("table", "rgba(0, 0, 0, 0)")}
+    # a time of hours still fits its column on one line
+    fits = pg.evaluate(
+        "() => { const td = document.querySelector('#events tbody td.t'); td.textContent = '10000.000'; "
+        "const r = document.createRange(); r.selectNodeContents(td); "
+        "return [r.getClientRects().length, td.scrollWidth <= td.clientWidth]; }"
+    )
+    assert fits == [1, True]
 
 
 def test_scrub_back_to_see_the_old_leader(page: Any) -> None:
@@ -355,4 +389,28 @@ def test_replay_a_trace_file_in_the_page(browser: Any, tmp_path: Path) -> None:
         assert pg.is_disabled("button[data-act=kill]")
         wait_js(pg, "document.getElementById('events').textContent.includes('fault: isolate')")
         assert watch.errors == [] and watch.foreign == []
+        pg.close()
+
+
+@pytest.mark.parametrize("size", [7, 25])
+def test_a_larger_cluster_is_drawn_without_overlaps(browser: Any, size: int) -> None:
+    with web_server("--size", str(size), "--seed", "2") as s:
+        pg = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        pg.set_default_timeout(MS)
+        pg.goto(s.url)
+        wait_js(pg, "document.getElementById('leader').textContent.startsWith('n')")
+        overlaps = pg.evaluate(
+            "() => { const boxes = [...document.querySelectorAll('#cluster g.node')].map("
+            "g => [g.dataset.node, g.getBoundingClientRect()]); const out = [];"
+            "for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {"
+            "const [a, p] = boxes[i], [b, q] = boxes[j];"
+            "if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)"
+            " out.push(a + '/' + b); } return out; }"
+        )
+        assert overlaps == []
+        # every name is there to read (at least 9 px high on the page)
+        heights = pg.evaluate(
+            "[...document.querySelectorAll('#cluster g.node text.name')].map(t => t.getBoundingClientRect().height)"
+        )
+        assert len(heights) == size and min(heights) >= 9
         pg.close()

@@ -18,6 +18,7 @@ import pytest
 import websockets
 from web_server import PATIENCE, ROOT, WebServer, web_server
 
+from etcdplay.web.command import lan_address
 from etcdplay.web.security import Guard, allowed_hosts
 
 # --- the guard on its own --------------------------------------------------------------
@@ -54,6 +55,22 @@ def test_guard_with_a_token() -> None:
     assert guard.problem(scope(query=b"token=s3cret")) is None
     assert guard.problem(scope(headers=[("cookie", "etcdplay_token=s3cret")])) is None
     assert guard.problem(scope(headers=[("cookie", "etcdplay_token=nope")]))[0] == 401  # type: ignore[index]
+
+
+def test_guard_on_every_interface_knows_the_machines_own_addresses() -> None:
+    hosts = allowed_hosts("0.0.0.0", 8000)
+    guard = Guard(lambda *a: None, hosts, any_address_port=8000)  # type: ignore[arg-type,return-value]
+    # an address of this machine that its name does not resolve to
+    assert "127.0.0.2:8000" not in hosts
+    assert guard.problem(scope(host="127.0.0.2:8000")) is None
+    assert guard.problem(scope("websocket", host="127.0.0.2:8000", origin="http://127.0.0.2:8000")) is None
+    # not this machine's (TEST-NET-3), another port, a name: still refused
+    assert guard.problem(scope(host="203.0.113.9:8000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(host="127.0.0.2:9000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(host="evil.example:8000"))[0] == 403  # type: ignore[index]
+    assert guard.problem(scope(origin="http://203.0.113.9:8000"))[0] == 403  # type: ignore[index]
+    # bound to one address, only that one's names count
+    assert Guard(lambda *a: None, allowed_hosts("127.0.0.1", 8000)).problem(scope(host="127.0.0.2:8000"))  # type: ignore[arg-type,return-value]
 
 
 # --- a real server --------------------------------------------------------------------
@@ -128,12 +145,17 @@ def test_bad_requests_get_clear_answers_and_the_server_goes_on(server: WebServer
                 {"op": "command", "id": 4, "command": {"action": "fly"}},
                 {"op": "seek", "t": "yesterday"},
                 b"\xff\xfe binary",
+                # numbers JSON cannot send back: the tab's socket stays open
+                '{"op": "seek", "t": Infinity}',
+                '{"op": "seek", "t": 1e400}',
+                '{"op": "command", "id": 1e400, "command": {"action": "fly"}}',
                 {"op": "command", "id": 5, "command": {"action": "put", "key": "k", "value": "v"}},
                 {"op": "seek", "t": 0.5},
             ],
         )
     )
-    _hello, not_json, bad_op, bad_node, bad_groups, bad_key, bad_action, bad_seek, binary, put, seek = replies
+    (_hello, not_json, bad_op, bad_node, bad_groups, bad_key, bad_action, bad_seek, binary) = replies[:9]
+    (infinity, huge_t, huge_id, put, seek) = replies[9:]
     assert not_json == {"type": "error", "message": "bad request: not JSON"}
     assert "unknown op" in bad_op["message"]
     assert bad_node["ok"] is False and "n9" in bad_node["message"]
@@ -142,6 +164,9 @@ def test_bad_requests_get_clear_answers_and_the_server_goes_on(server: WebServer
     assert bad_action["ok"] is False and "unknown action" in bad_action["message"]
     assert "seek" in bad_seek["message"]
     assert binary["type"] == "error"
+    assert infinity == {"type": "error", "message": "bad request: not JSON"}
+    assert "seek" in huge_t["message"]
+    assert huge_id["id"] is None and "unknown action" in huge_id["message"]
     assert put["ok"] is True and put["op"]["latency_ms"] > 0
     assert seek["type"] == "snapshot" and seek["view"]["t"] == 0.5
 
@@ -159,6 +184,14 @@ def test_an_exposed_server_needs_its_token() -> None:
         cookie = headers["set-cookie"].split(";")[0]
         assert get(f"http://127.0.0.1:{s.port}/static/app.js", {"Cookie": cookie})[0] == 200
         assert get(f"http://127.0.0.1:{s.port}/static/app.js")[0] == 401
+        # reached by another of this machine's addresses, as another machine would
+        lan = lan_address()
+        for address in ("127.0.0.2", lan):
+            if address is not None:
+                status, body, _ = get(f"http://{address}:{s.port}/?token={token}")
+                assert status == 200, (address, body)
+        if lan is not None:  # the address is printed beside the machine's name
+            assert f"(or http://{lan}:{s.port}/?token={token})" in s.printed
     assert s.proc.returncode == 0
 
 

@@ -47,6 +47,7 @@ class WebServer:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
+        self.printed = ""  # the line that gave the URL
         threading.Thread(target=self._read, args=(self.proc.stdout, True), daemon=True).start()
         threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True).start()
         self.url = self._wait_for_url()
@@ -72,6 +73,7 @@ class WebServer:
                 continue
             found = re.search(r"(http://\S+)", line)
             if found:
+                self.printed = line
                 return found.group(1)
         raise RuntimeError("etcdplay web printed no URL")
 

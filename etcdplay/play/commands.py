@@ -142,7 +142,7 @@ def parse_command(command: Any, scenario: Scenario, stress_count: int = 0) -> An
     Raises ``CommandError`` naming what is wrong.
     """
     if not isinstance(command, dict):
-        raise CommandError("a command is an object such as {\"action\": \"crash\", \"node\": \"n1\"}")
+        raise CommandError('a command is an object such as {"action": "crash", "node": "n1"}')
     action = command.get("action")
     if action in CONTROL_ACTIONS:
         if action == "speed":
@@ -171,7 +171,9 @@ def parse_command(command: Any, scenario: Scenario, stress_count: int = 0) -> An
     except ScenarioError as exc:
         # the scenario's message names the file and step; a command has neither
         detail = str(exc).splitlines()[-1].strip()
-        detail = re.sub(r"^(scenario: )?(steps\[0\] )?\([a-z-]+\)\.?", "", detail).strip()
+        detail = re.sub(
+            r"^(scenario: )?(steps\[0\] )?\([a-z-]+(, the 1st \[\[steps\]\])?\)\.?", "", detail
+        ).strip()
         raise CommandError(f"{action}: {detail}") from None
     except ValidationError as exc:  # pragma: no cover - from_dict turns these into ScenarioError
         raise CommandError(f"{action}: {exc}") from None

@@ -444,9 +444,9 @@ class PlaySession:
         if t > now:
             raise SessionError(f"branch: t={t:g} is in the future (now {now:.3f})")
         was_paused = self._sim().paused
-        self._stop_worker()  # finishes or abandons the step in progress
         old = self._sim()
-        old.close()
+        old.close()  # a step in progress that waits on the clock gives up
+        self._stop_worker()  # finishes or abandons the step in progress
         keep = [s for s in self.played if s.at <= t]
         from etcdplay.sim.backend import SimBackend
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from etcdplay.trace import Event
 
-#: Event kinds worth a line in the event log (not status, commit, message, timer).
+#: Event kinds worth a line in the event log (not status, commit, message, timer;
+#: nor the single writes of a load, ``source`` "load").
 NOTABLE = frozenset({"role", "vote", "leader", "fault", "client", "load", "check", "note", "step"})
 
 
@@ -110,7 +111,9 @@ class ClusterView:
                     self.writes_ok += 1
                 else:
                     self.writes_failed += 1
-        if kind in NOTABLE:
+        if kind in NOTABLE and not (kind == "client" and event.get("source") == "load"):
+            # a stress run's writes are thousands: they belong to the charts,
+            # not the event log (as the page's own live list has them)
             self.recent.append(event)
 
     def advance(self, t: float) -> None:
@@ -193,9 +196,7 @@ class ClusterView:
         lead = self.leader()
         if lead is None:
             return False
-        following = sum(
-            1 for m in self.nodes.values() if m.running and (m.leader == lead.name or m is lead)
-        )
+        following = sum(1 for m in self.nodes.values() if m.running and (m.leader == lead.name or m is lead))
         return following > len(self.nodes) // 2
 
     def hashes_agree(self) -> bool | None:

@@ -112,6 +112,8 @@ class SimBackend:
         self._held = False
         # real time never runs past this instant (a session's next scheduled step)
         self._barrier: float | None = None
+        # a held caller's sleep ends here exactly (see sleep)
+        self._sleep_end: float | None = None
 
     # --- building -------------------------------------------------------------------
 
@@ -246,10 +248,38 @@ class SimBackend:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
         elif self._pacer is not None:
-            self.release()  # sleeping means letting time run
-            time.sleep(seconds / self.realtime_speed)
+            if self._held:
+                self._sleep_held(seconds)
+            else:
+                time.sleep(seconds / self.realtime_speed)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
+
+    def _sleep_held(self, seconds: float) -> None:
+        """A caller holding the clock sleeps: time runs (at the real-time pace)
+        to exactly ``now + seconds`` and is held there again, as ``sleep``
+        without real time would leave it. A step that polls (wait-for-leader,
+        expect within) then looks at the cluster at the same instants as a
+        replay of it does, so a played session replays byte for byte."""
+        with self._lock:
+            end = self._require_clock().now() + seconds
+            self._sleep_end = end
+            self._held = False
+            self._anchor = (self._require_clock().now(), time.monotonic())
+        try:
+            self._wait_for(end, min(0.005, max(seconds / (self.realtime_speed or 1.0), 0.0005)))
+        finally:
+            with self._lock:
+                self._held = True
+                self._sleep_end = None
+
+    def _wait_for(self, end: float, interval: float) -> None:
+        """Until virtual time reaches ``end`` (the pacer moves it) or close()."""
+        while not self._halt.is_set():
+            with self._lock:
+                if self._require_clock().now() >= end:
+                    return
+            time.sleep(interval)
 
     def sleep_until(self, t: float) -> None:
         if self.realtime_speed is None:
@@ -285,6 +315,8 @@ class SimBackend:
             target = min(self._paced_target(), clock.now() + 0.02 * (self.realtime_speed or 1.0))
             if self._barrier is not None and target > self._barrier:
                 target = max(self._barrier, clock.now())
+            if self._sleep_end is not None and target > self._sleep_end:
+                target = max(self._sleep_end, clock.now())
             if target > clock.now():
                 clock.run(until=target)
             # Not strict: if computing fell far behind the wall clock (a slow
@@ -299,6 +331,10 @@ class SimBackend:
         if self.realtime_speed is None:
             raise BackendError("pump() is for real-time mode (SimBackend(realtime_speed=...))")
         while True:
+            if self._halt.is_set() and self._pacer is None:
+                # closed (a session shutting down or branching) while a step
+                # waited for time to pass: a closed clock never reaches it
+                raise BackendError("the simulation was closed")
             self._advance_paced()
             if done is not None and done():
                 return
@@ -326,8 +362,8 @@ class SimBackend:
     def hold(self) -> None:
         """Stop virtual time until ``release``, so that what a caller does
         next happens at one exact instant (``now()`` does not move). A client
-        operation submitted while held, or a ``sleep``, releases it: they
-        need time to pass."""
+        operation submitted while held releases it: it needs time to pass. A
+        ``sleep`` lets time run to exactly its end and holds it there again."""
         with self._lock:
             self._held = True
 
@@ -367,6 +403,8 @@ class SimBackend:
             clock = self._require_clock()
             if self._barrier is not None:
                 limit = min(limit, max(self._barrier, clock.now()))
+            if self._sleep_end is not None:
+                limit = min(limit, max(self._sleep_end, clock.now()))
             if limit > clock.now():
                 clock.run(until=limit, stop=stop)
             self._anchor = (clock.now(), time.monotonic())

@@ -48,8 +48,11 @@ def _download_name(hub: Hub, suffix: str) -> str:
     return f"etcdplay-{name}-seed{info.get('seed')}{suffix}"
 
 
-def create_app(hub: Hub, hosts: set[str], token: str | None = None) -> Guard:
-    """The app behind its guard (Host, Origin and token checks)."""
+def create_app(
+    hub: Hub, hosts: set[str], token: str | None = None, any_address_port: int | None = None
+) -> Guard:
+    """The app behind its guard (Host, Origin and token checks; see ``Guard``
+    for ``any_address_port``)."""
 
     async def index(request: Request) -> Response:
         response = FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": CSP})
@@ -123,4 +126,4 @@ def create_app(hub: Hub, hosts: set[str], token: str | None = None) -> Guard:
         ],
         lifespan=lifespan,
     )
-    return Guard(app, hosts, token)
+    return Guard(app, hosts, token, any_address_port)

@@ -85,9 +85,17 @@ def build_source(
             sc = from_dict(data, f"{scenario} with --size {size}")
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
+    # a simulated lesson waits, paused at t = 0, for its first tab (SessionSource)
+    lesson = bool(sc.steps) and not live
     try:
         session = PlaySession(
-            sc, live=live, seed=seed, speed=speed, etcd_bin=etcd_bin, backend_factory=backend_factory
+            sc,
+            live=live,
+            seed=seed,
+            speed=speed,
+            etcd_bin=etcd_bin,
+            backend_factory=backend_factory,
+            start_paused=lesson,
         )
     except SessionError as exc:
         raise BadInput(str(exc)) from None
@@ -99,7 +107,7 @@ def build_source(
     except BaseException:
         session.close()
         raise
-    return SessionSource(session)
+    return SessionSource(session, start_on_view=lesson)
 
 
 class BadInput(ValueError):
@@ -200,27 +208,45 @@ def page_url(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
+def lan_address() -> str | None:
+    """This machine's IPv4 address on its default route, if it has one (a UDP
+    socket is connected, no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
 def serve(source: Any, sock: socket.socket, host: str, token: str | None, open_browser: bool) -> None:
     """Run the server until Ctrl-C or SIGTERM (uvicorn handles both)."""
     import uvicorn
 
     from etcdplay.web.app import create_app
     from etcdplay.web.hub import Hub
-    from etcdplay.web.security import allowed_hosts
+    from etcdplay.web.security import WILDCARD_HOSTS, allowed_hosts
 
     port = sock.getsockname()[1]
-    app = create_app(Hub(source), allowed_hosts(host, port), token)
+    everywhere = port if host in WILDCARD_HOSTS else None
+    app = create_app(Hub(source), allowed_hosts(host, port), token, any_address_port=everywhere)
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=4 << 20, timeout_graceful_shutdown=3, lifespan="on"
     )
     server = uvicorn.Server(config)
     url = page_url(host, port, token)
+    printed = url
+    lan = lan_address() if host in WILDCARD_HOSTS else None
+    if lan is not None:
+        # the machine's name may mean nothing to another machine: its address too
+        printed += f" (or {page_url(lan, port, token)})"
 
     def announce() -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.05)
         if server.started:
-            print(f"etcdplay web: {url}   (Ctrl-C stops)", flush=True)
+            print(f"etcdplay web: {printed}   (Ctrl-C stops)", flush=True)
             if open_browser:
                 with contextlib.suppress(Exception):
                     webbrowser.open(url)

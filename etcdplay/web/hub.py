@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,15 @@ Send = Callable[[str], Awaitable[None]]
 
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _echo(value: Any) -> Any:
+    """A request's ``id`` or ``seq`` as it can be sent back (1e400 cannot)."""
+    return value if value is None or isinstance(value, int | str) else None
 
 
 def view_dict(view: ClusterView) -> dict[str, Any]:
@@ -242,7 +252,7 @@ class Hub:
     async def handle(self, client: Client, text: str) -> None:
         """One message from a tab: a command, or a look at the past."""
         try:
-            request = json.loads(text)
+            request = json.loads(text, parse_constant=_no_constant)
         except ValueError:
             client.put(_dumps({"type": "error", "message": "bad request: not JSON"}))
             return
@@ -263,7 +273,7 @@ class Hub:
 
     async def _seek(self, client: Client, request: dict[str, Any]) -> None:
         t = request.get("t")
-        if isinstance(t, bool) or not isinstance(t, int | float) or not t >= 0:
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf:
             client.put(_dumps({"type": "error", "message": "seek: 't' must be a number of seconds >= 0"}))
             return
         events = self.source.events()
@@ -273,7 +283,7 @@ class Hub:
                 {
                     "type": "snapshot",
                     "t": float(t),
-                    "seq": request.get("seq"),
+                    "seq": _echo(request.get("seq")),
                     "view": view_dict(view),
                     "recent": list(view.recent)[-60:],
                 }
@@ -282,7 +292,7 @@ class Hub:
 
     async def _command(self, client: Client, request: dict[str, Any]) -> None:
         command = request.get("command")
-        rid = request.get("id")
+        rid = _echo(request.get("id"))
         try:
             future = self.source.submit(command if isinstance(command, dict) else {"action": command})
             result = await asyncio.wrap_future(future)

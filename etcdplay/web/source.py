@@ -55,8 +55,16 @@ class Source(Protocol):
 class SessionSource:
     """A ``PlaySession`` as the page sees it."""
 
-    def __init__(self, session: PlaySession) -> None:
+    def __init__(self, session: PlaySession, start_on_view: bool = False) -> None:
         self.session = session
+        # a lesson created paused starts when its first tab opens: played
+        # before anyone looks, its first steps would be over unseen
+        self._start_on_view = start_on_view
+
+    def viewer_joined(self) -> None:
+        if self._start_on_view:
+            self._start_on_view = False
+            self.session.do({"action": "resume"})
 
     def info(self) -> dict[str, Any]:
         info = asdict(self.session.info())

@@ -35,6 +35,8 @@ def test_the_page_on_real_etcd() -> None:
             assert pg.is_visible("#unobservable")
             assert "does not expose" in str(pg.text_content("#unobservable"))
             assert not pg.is_visible("#logs-panel") and not pg.is_visible("#step")
+            # its actions replay on real etcd, not on the simulator
+            assert "etcdplay live SCENARIO.toml" in str(pg.text_content("#replay-hint"))
             # db size from status polling, hashes from HashKV
             pg.wait_for_function(
                 "[...document.querySelectorAll('#members tbody td.live-only')].some(td => /B$/.test(td.textContent))",

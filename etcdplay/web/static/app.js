@@ -168,10 +168,16 @@
       const el = $("kv-result");
       const op = msg.op;
       let text = msg.message;
-      if (op.value !== undefined) text = `value ${JSON.stringify(op.value)} · ${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
-      else if (op.ok) text = `${msg.action} ok · ${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
+      const how = `${op.latency_ms.toFixed(1)} ms · via ${op.node}`;
+      if (op.value === null) text = `${op.key}: no such key · ${how}`;
+      else if (op.value !== undefined) text = `value ${JSON.stringify(op.value)} · ${how}`;
+      else if (op.ok) text = `${msg.action} ok · ${how}`;
       el.textContent = text;
       el.className = "result " + (msg.ok ? "ok" : "bad");
+    } else if (pending && ["put", "get", "delete"].includes(pending.cmd.action)) {
+      // refused before it ran (an empty key...): the "…" must not stay
+      $("kv-result").textContent = msg.message;
+      $("kv-result").className = "result bad";
     }
     if (pending && pending.done) pending.done(msg);
   }
@@ -200,7 +206,9 @@
     syncControls();
     const hint = info.mode === "replay"
       ? `recorded in ${info.file}`
-      : `replay: etcdplay simulate --replay TRACE.jsonl, or etcdplay simulate SCENARIO.toml --seed ${info.seed}`;
+      : live
+        ? "replay: etcdplay live SCENARIO.toml (the same actions on new members); watch again: etcdplay web --trace TRACE.jsonl"
+        : `replay: etcdplay simulate --replay TRACE.jsonl, or etcdplay simulate SCENARIO.toml --seed ${info.seed}`;
     $("replay-hint").textContent = hint;
     $("legend").innerHTML = legendHtml(caps.messages);
   }
@@ -254,6 +262,12 @@
     const root = $("cluster");
     root.textContent = "";
     const cx = 320, cy = 200, R = nodes.length > 1 ? 150 : 0;
+    // Past 5 members the drawings would overlap: each is scaled to the space
+    // between neighbours (the caption and hash chip then go: the members'
+    // table has them), its name kept readable.
+    const k = nodes.length > 5 ? Math.min(1, (2 * R * Math.sin(Math.PI / nodes.length)) / 176) : 1;
+    const captions = k >= 0.75;
+    S.nodeR = NODE_R * k;
     nodes.forEach((n, i) => {
       const a = -Math.PI / 2 + (2 * Math.PI * i) / nodes.length;
       S.pos[n] = [cx + R * Math.cos(a), cy + R * Math.sin(a)];
@@ -270,16 +284,20 @@
     const group = svg("g", {}, root);
     for (const n of nodes) {
       const [x, y] = S.pos[n];
-      const g = svg("g", { class: "node", transform: `translate(${x},${y})`, "data-node": n }, group);
+      const g = svg("g", { class: "node", transform: `translate(${x},${y}) scale(${k.toFixed(3)})`, "data-node": n }, group);
       svg("circle", { class: "timer-track", r: TIMER_R }, g);
       const timer = svg("circle", { class: "timer", r: TIMER_R, transform: "rotate(-90)" }, g);
       const circle = svg("circle", { class: "node-circle", r: NODE_R }, g);
-      const name = svg("text", { class: "name", "text-anchor": "middle", y: -4 }, g);
+      const small = k < 0.6; // name only, at least 9 px on the page
+      const name = svg("text", { class: "name", "text-anchor": "middle", y: small ? 0 : -4, "dominant-baseline": small ? "central" : "auto" }, g);
+      if (small) name.style.fontSize = `${Math.max(17, 9 / k).toFixed(1)}px`;
       name.textContent = n;
       const term = svg("text", { class: "sub", "text-anchor": "middle", y: 13 }, g);
       const cap = svg("text", { class: "cap", "text-anchor": "middle", y: TIMER_R + 16 }, g);
       const chip = svg("rect", { x: -30, y: TIMER_R + 22, width: 60, height: 14, rx: 3 }, g);
       const hash = svg("text", { class: "sub", "text-anchor": "middle", y: TIMER_R + 33 }, g);
+      term.style.display = small ? "none" : "";
+      for (const el of [cap, chip, hash]) el.style.display = captions ? "" : "none";
       g.addEventListener("click", () => { $("node").value = n; S.dirty = true; });
       S.els.nodes[n] = { g, timer, circle, term, cap, chip, hash };
     }
@@ -354,8 +372,9 @@
       // leave and arrive at the rims, not the centres
       const len = Math.hypot(x2 - x1, y2 - y1) || 1;
       const ux = (x2 - x1) / len, uy = (y2 - y1) / len;
-      const sx = x1 + ux * NODE_R, sy = y1 + uy * NODE_R;
-      const travel = len - 2 * NODE_R;
+      const r = S.nodeR ?? NODE_R;
+      const sx = x1 + ux * r, sy = y1 + uy * r;
+      const travel = len - 2 * r;
       const x = sx + ux * travel * d.p, y = sy + uy * travel * d.p;
       const base = d.type.replace(/-resp$/, "");
       const colour = MESSAGE_COLOURS[base] || "#555";
@@ -514,8 +533,9 @@
       case "vote": return `${n} ${e.granted ? "granted" : "refused"} ${e.pre_vote ? "pre-vote" : "vote"} to ${e.candidate} (term ${e.term})`;
       case "leader": return e.leader ? `${n} follows leader ${e.leader} (term ${e.term})` : `${n} has no leader`;
       case "fault": {
-        const g = e.groups ? " " + e.groups.map((x) => x.join(",")).join(" | ") : "";
-        return `fault: ${e.action} ${(e.nodes || []).join(", ")}${g}${e.latency_ms ? " +" + e.latency_ms + " ms" : ""}`;
+        // a partition names its groups (its nodes are every member in them)
+        const who = e.groups ? e.groups.map((x) => x.join(",")).join(" | ") : (e.nodes || []).join(", ");
+        return `fault: ${e.action} ${who}${e.latency_ms ? " +" + e.latency_ms + " ms" : ""}`;
       }
       case "client": {
         const lat = e.latency !== undefined ? ` ${(e.latency * 1000).toFixed(1)} ms` : "";
@@ -540,7 +560,7 @@
     for (let i = events.length - 1; i >= start; i--) {
       const e = events[i];
       const tr = document.createElement("tr");
-      tr.className = e.kind;
+      tr.className = "ev-" + e.kind; // not the kind itself: .role and .note style other things
       const t = document.createElement("td");
       t.className = "t";
       t.textContent = e.t.toFixed(3);
@@ -581,6 +601,7 @@
       const args = parts.join(" ");
       return `<li>${at.toFixed(3)} s ${escapeHtml(action)} ${escapeHtml(args)}</li>`;
     }).join("");
+    $("played").scrollTop = $("played").scrollHeight; // the newest action in sight
   }
 
   function escapeHtml(s) {
