@@ -307,7 +307,8 @@ def picture(
         title=(
             "Raft paper Figure 16, simulated (x: published numbers from the text). One setting for all: "
             f"latency {setting['latency_ms']} one way, disk {setting['disk_ms']}, "
-            f"{setting['stale_followers']} stale survivors"
+            f"{setting['stale_followers']} stale survivors, "
+            f"timer jitter {setting.get('timer_jitter_ms', 0):g} ms"
         ),
         width=1500,
         height=800,
