@@ -23,6 +23,7 @@ from etcdplay.chaos import HARSH_KINDS, harsh_steps
 from etcdplay.cost import too_costly
 from etcdplay.distributions import Distribution, DistributionError
 from etcdplay.nesting import nesting_message, too_deep
+from etcdplay.sim.timers import MAX_JITTER_MS
 
 #: Selectors resolved at run time against the cluster's status.
 SELECTORS = (
@@ -108,6 +109,17 @@ class ClusterSpec(_Model):
         description="simulator only: each member's timers run at a rate drawn from "
         "[1 - skew, 1 + skew] (0: every clock true)",
     )
+    # None (left out of the trace header, so traces stay as they were) or 0:
+    # exact timers
+    timer_jitter_ms: float | None = Field(
+        None,
+        ge=0.0,
+        le=MAX_JITTER_MS,
+        strict=True,  # TOML's `true` is not 1 ms
+        description="simulator only, uniform timer: each election timeout fires late by a "
+        "random amount drawn uniformly from [0, timer_jitter_ms] ms (a real timer's wake-up "
+        "delay, e.g. Linux's 50 us timer slack: 0.05); unset or 0: exact timers",
+    )
     etcd_flags: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description="extra etcd flags for live members, e.g. {snapshot-count = 100} "
@@ -124,6 +136,11 @@ class ClusterSpec(_Model):
                 f"election_timeout_ms ({_shown(et)}) must be at most {MAX_ELECTION_MS:g}, as etcd requires"
             )
         if self.timer == "etcd":
+            if self.timer_jitter_ms:
+                raise ValueError(
+                    "timer_jitter_ms: modelled for the uniform timer only (etcd's ticker does not "
+                    "drift); leave it out or use timer = 'uniform'"
+                )
             if isinstance(et, tuple):
                 raise ValueError(
                     "election_timeout_ms: the etcd timer takes one number (etcd's "
@@ -489,9 +506,7 @@ def _check_target(target: Target, names: set[str], where: str) -> None:
         if match:
             count = match.group(3)
             if count is not None and int(count) > len(names):
-                raise ValueError(
-                    f"{where}: {item!r} asks for {count} members; the cluster has {len(names)}"
-                )
+                raise ValueError(f"{where}: {item!r} asks for {count} members; the cluster has {len(names)}")
             continue
         if _NODE_RE.match(item):
             raise ValueError(

@@ -106,7 +106,11 @@ def test_the_python_source_is_used_on_request(tmp_path: Path) -> None:
 
 FAILOVER = """
 from etcdplay.sim.failover import FailoverParams, run_failover_trial
-for params in (FailoverParams(), FailoverParams(timer="etcd", election_timeout_ms=1000.0, heartbeat_ms=100.0, pre_vote=True, stale_followers=1)):
+for params in (
+    FailoverParams(),
+    FailoverParams(timer="etcd", election_timeout_ms=1000.0, heartbeat_ms=100.0, pre_vote=True, stale_followers=1),
+    FailoverParams(election_timeout_ms=(150.0, 155.0), stale_followers=2, check_quorum=True, timer_jitter_ms=0.05),
+):
     for seed in range(40):
         print(sorted(run_failover_trial(params, seed).items()))
 """
@@ -117,5 +121,5 @@ def test_compiled_and_python_cores_give_the_same_failover_trials(tmp_path: Path)
     compiled = run_python(FAILOVER, cwd=tmp_path)
     pure = run_python(FAILOVER, cwd=tmp_path, pure=True)
     assert compiled.returncode == 0 and pure.returncode == 0, compiled.stderr + pure.stderr
-    assert compiled.stdout.count("\n") == 80
+    assert compiled.stdout.count("\n") == 120
     assert compiled.stdout == pure.stdout

@@ -143,7 +143,11 @@ class SimBackend:
                 disorder_rng=derive_rng(seed, "disorder"),
             )
             model = timer_model(
-                cluster.timer, cluster.heartbeat_ms, cluster.election_timeout_ms, cluster.size
+                cluster.timer,
+                cluster.heartbeat_ms,
+                cluster.election_timeout_ms,
+                cluster.size,
+                jitter_ms=cluster.timer_jitter_ms or 0.0,
             )
             # clock skew: each member's timers at their own rate (drawn only
             # when asked for, so other runs draw exactly as before)

@@ -48,6 +48,9 @@ class FailoverParams:
     failed: int = 0  # servers crashed together with the leader
     pre_vote: bool = False  # the paper's experiment had neither
     check_quorum: bool = False
+    # uniform timer: each election timeout fires late by uniform(0, this) ms
+    # (a real timer's wake-up delay; 0: exact timers)
+    timer_jitter_ms: float = 0.0
     max_seconds: float = 60.0  # give up (downtime None) after this much virtual time
 
     def validate(self) -> None:
@@ -66,7 +69,7 @@ class FailoverParams:
                 f"with {self.stale_followers} stale followers the last entry cannot commit "
                 f"(needs {quorum} of {self.nodes} servers)"
             )
-        timer_model(self.timer, self.heartbeat_ms, self.election_timeout_ms)
+        timer_model(self.timer, self.heartbeat_ms, self.election_timeout_ms, jitter_ms=self.timer_jitter_ms)
 
     @property
     def election_lo_ms(self) -> float:
@@ -86,8 +89,10 @@ def _distribution(text: str) -> Distribution:
 
 
 @lru_cache(maxsize=64)
-def _model(timer: str, heartbeat_ms: float, election: float | tuple[float, float]) -> TimerModel:
-    return timer_model(timer, heartbeat_ms, election)
+def _model(
+    timer: str, heartbeat_ms: float, election: float | tuple[float, float], jitter_ms: float
+) -> TimerModel:
+    return timer_model(timer, heartbeat_ms, election, jitter_ms=jitter_ms)
 
 
 class _TrialNode(SimNode):
@@ -114,7 +119,7 @@ class _Trial:
             _distribution(params.latency_ms),
             random.Random(master.getrandbits(64)),
         )
-        model = _model(params.timer, params.heartbeat_ms, params.election_timeout_ms)
+        model = _model(params.timer, params.heartbeat_ms, params.election_timeout_ms, params.timer_jitter_ms)
         disk_rng = random.Random(master.getrandbits(64))
         timer_rng = random.Random(master.getrandbits(64))
         self.nodes: dict[str, _TrialNode] = {}
@@ -141,6 +146,8 @@ class _Trial:
         self.leader_term = 0
         self.armed = False
         self.stale: set[str] = set()
+        self.stale_index = 0  # the entry the stale followers lack
+        self.sending_stale = False
         self.heartbeat_at = math.nan
         self.crash_at = math.inf
         self.crashed = False
@@ -164,25 +171,65 @@ class _Trial:
     def before_heartbeat(self, node: SimNode) -> None:
         if self.crashed or node.name != self.leader or node.raft is None:
             return
+        if self.stale:
+            self._heartbeat_stale(node)
         # By the first heartbeat after the election every follower has the
         # leader's no-op and knows it committed.
         if self.armed:
             return
+        if self.p.stale_followers:
+            if not self.stale:
+                # Make the logs differ first: one more entry, kept from the
+                # stale followers; arm on a later heartbeat, once every
+                # up-to-date follower knows it committed, so that heartbeat
+                # is every follower's last contact with the leader (the
+                # paper's synchronized heartbeat before the crash).
+                followers = [n for n in self.names if n != node.name]
+                self.stale = set(followers[-self.p.stale_followers :])
+                self.net.drop = self._keep_stale
+                node.propose(Command("put", "failover", "last", 1))
+                self.stale_index = node.raft.last_index
+                self._heartbeat_stale(node)
+                return
+            if not self._entry_settled():
+                return
         self.armed = True
         now = self.sched.now()
         self.heartbeat_at = now
-        followers = [n for n in self.names if n != node.name]
-        if self.p.stale_followers:
-            self.stale = set(followers[-self.p.stale_followers :])
-            self.net.drop = self._keep_stale
-            node.propose(Command("put", "failover", "last", 1))
         self.crash_at = now + self.rng.uniform(0.0, self.p.heartbeat_ms / 1000.0)
         self.sched.call_later(self.crash_at - now, self.crash)
 
+    def _entry_settled(self) -> bool:
+        """Does every up-to-date follower know the extra entry committed?"""
+        for name in self.names:
+            if name == self.leader or name in self.stale:
+                continue
+            raft = self.nodes[name].raft
+            if raft is None or raft.commit_index < self.stale_index:
+                return False
+        return True
+
+    def _heartbeat_stale(self, leader: SimNode) -> None:
+        """The leader's heartbeat to each stale follower, as it would be
+        without the entry they lack: an empty append that matches their log,
+        sent with the heartbeat to the others. Nothing else from the leader
+        reaches them (``_keep_stale``), so their timers reset at the
+        heartbeats only, as the up-to-date followers' do."""
+        raft = leader.raft
+        assert raft is not None
+        prev = self.stale_index - 1
+        prev_term = raft.term_at(prev) or 0
+        commit = min(raft.commit_index, prev)
+        self.sending_stale = True
+        for name in sorted(self.stale):
+            message = AppendRequest(leader.name, name, raft.term, prev, prev_term, (), commit)
+            self.net.send(leader.name, name, message)
+        self.sending_stale = False
+
     def _keep_stale(self, src: str, dst: str, message: Any) -> bool:
-        # The stale followers still get empty heartbeats (their timers reset
-        # with everyone else's) but never the entries they lack.
-        return dst in self.stale and type(message) is AppendRequest and bool(message.entries)
+        # The leader's own appends to the stale followers would carry the
+        # entry they lack, or probe and retry: ``_heartbeat_stale`` stands in.
+        return dst in self.stale and type(message) is AppendRequest and not self.sending_stale
 
     def _heartbeat_delivered(self) -> bool:
         """Has every follower received a message of the armed heartbeat?"""

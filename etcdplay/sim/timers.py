@@ -39,6 +39,8 @@ from etcdplay.sim.clock import Scheduler
 
 Fire = Callable[[], None]
 _EPS = 1e-9  # float slack when a re-armed call lands a hair before its deadline
+#: the largest timer jitter accepted, ms (a timer a second late is no jitter)
+MAX_JITTER_MS = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,15 @@ class TimerModel(Protocol):
 
 
 class ElectionTimer:
-    """A lazily re-armed deadline drawn uniformly from [lo, hi] at each reset."""
+    """A lazily re-armed deadline drawn uniformly from [lo, hi] at each reset.
+
+    ``jitter`` (seconds, 0: none): a real timer wakes its thread late by a
+    small random amount (timer slack, scheduling, the event loop), drawn
+    here uniformly from [0, jitter] at each reset, after the timeout itself
+    (so a jitter of 0 draws exactly as before). A server that campaigns
+    re-arms from the moment it woke, so the lateness accumulates round after
+    round and fixed timeouts drift apart.
+    """
 
     __slots__ = (
         "_armed_at",
@@ -102,16 +112,26 @@ class ElectionTimer:
         "_fire",
         "_gen",
         "_hi",
+        "_jitter",
         "_lo",
         "_rng",
         "_sched",
         "running",
     )
 
-    def __init__(self, scheduler: Scheduler, rng: random.Random, lo: float, hi: float, fire: Fire) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        rng: random.Random,
+        lo: float,
+        hi: float,
+        fire: Fire,
+        jitter: float = 0.0,
+    ) -> None:
         self._sched = scheduler
         self._rng = rng
         self._lo, self._hi = lo, hi
+        self._jitter = jitter
         self._fire = fire
         self._gen = 0
         self._deadline = 0.0
@@ -123,6 +143,8 @@ class ElectionTimer:
         now = self._sched.now()
         self._drawn = self._rng.uniform(self._lo, self._hi)
         self._deadline = now + self._drawn
+        if self._jitter:
+            self._deadline += self._rng.uniform(0.0, self._jitter)
         self.running = True
         if self._armed_at is None or self._armed_at > self._deadline:
             self._arm(now)
@@ -193,8 +215,9 @@ class UniformNodeTimers:
         heartbeat: float,
         hooks: TimerHooks,
         reset_on_step_down: bool = False,
+        jitter: float = 0.0,
     ) -> None:
-        self.election = ElectionTimer(scheduler, rng, lo, hi, self._election)
+        self.election = ElectionTimer(scheduler, rng, lo, hi, self._election, jitter)
         self.reset_on_step_down = reset_on_step_down
         self.heartbeat = PeriodicTimer(scheduler, heartbeat, hooks.heartbeat)
         self.check_quorum = PeriodicTimer(scheduler, lo, hooks.check_quorum)
@@ -249,6 +272,7 @@ class UniformTimerModel:
     hi: float
     heartbeat: float
     reset_on_step_down: bool = False  # False: LogCabin's (the paper's); True: etcd's
+    jitter: float = 0.0  # seconds: each election timeout fires late by uniform(0, jitter)
 
     @property
     def base_election_timeout(self) -> float:
@@ -256,11 +280,14 @@ class UniformTimerModel:
 
     def for_node(self, scheduler: Scheduler, rng: random.Random, hooks: TimerHooks) -> NodeTimers:
         return UniformNodeTimers(
-            scheduler, rng, self.lo, self.hi, self.heartbeat, hooks, self.reset_on_step_down
+            scheduler, rng, self.lo, self.hi, self.heartbeat, hooks, self.reset_on_step_down, self.jitter
         )
 
     def skewed(self, rate: float) -> TimerModel:
-        return UniformTimerModel(self.lo / rate, self.hi / rate, self.heartbeat / rate)
+        # the lateness is the waking thread's, not the clock's: not scaled
+        return UniformTimerModel(
+            self.lo / rate, self.hi / rate, self.heartbeat / rate, self.reset_on_step_down, self.jitter
+        )
 
 
 # --- etcd's tick model ----------------------------------------------------------------
@@ -381,6 +408,7 @@ def timer_model(
     heartbeat_ms: float,
     election_ms: float | tuple[float, float],
     cluster_size: int | None = None,
+    jitter_ms: float = 0.0,
 ) -> TimerModel:
     """The model a ClusterSpec (or failover params) asks for; times in ms.
 
@@ -388,10 +416,19 @@ def timer_model(
     member starts, as etcd's ``adjustTicks`` does: election_ticks - 1 for a
     single member, election_ticks - 2 once peers are connected. Failover
     trials leave it out: they measure from a steady state, not from boot.
+    ``jitter_ms`` (uniform model only): each election timeout fires late by
+    a random amount drawn uniformly from [0, jitter_ms].
     """
+    number = isinstance(jitter_ms, (int, float)) and not isinstance(jitter_ms, bool)
+    if not (number and 0.0 <= jitter_ms <= MAX_JITTER_MS):
+        raise ValueError(f"timer jitter {jitter_ms!r} ms: expected a number from 0 to {MAX_JITTER_MS:g}")
     if kind == "etcd":
         if isinstance(election_ms, tuple):
             raise ValueError("the etcd timer takes one election timeout, not a range")
+        if jitter_ms:
+            raise ValueError(
+                "timer jitter is modelled for the uniform timer only (etcd's ticker does not drift)"
+            )
         model = EtcdTimerModel(heartbeat_ms / 1000.0, election_ms / 1000.0)
         if cluster_size is not None:
             ticks = model.election_ticks
@@ -400,5 +437,5 @@ def timer_model(
         return model
     if kind == "uniform":
         lo, hi = election_ms if isinstance(election_ms, tuple) else (election_ms, 2 * election_ms)
-        return UniformTimerModel(lo / 1000.0, hi / 1000.0, heartbeat_ms / 1000.0)
+        return UniformTimerModel(lo / 1000.0, hi / 1000.0, heartbeat_ms / 1000.0, jitter=jitter_ms / 1000.0)
     raise ValueError(f"unknown timer model {kind!r} (expected 'etcd' or 'uniform')")
