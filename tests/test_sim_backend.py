@@ -259,6 +259,22 @@ def test_no_leader_means_a_timeout_error() -> None:
     assert result.latency == pytest.approx(5.0 + 2 * 1.0, abs=0.01)
 
 
+def test_a_read_at_a_follower_fails_fast_when_its_leader_changes() -> None:
+    """etcd's linearizable read loop returns "leader changed" once the member
+    learns of a new leader, instead of waiting out the request timeout."""
+    backend, trace = start()
+    old = wait_for_leader(backend)
+    follower = next(s.name for s in backend.status() if s.name != old)
+    backend.crash([old])
+    got = backend.get("k", node=follower)
+    assert not got.ok and got.error == "etcdserver: leader changed", got
+    # failed when the follower learned the new leader: an election, not the 7 s timeout
+    learned = [e["t"] for e in trace.events if e["kind"] == "leader" and e.get("node") == follower]
+    assert 0.5 < got.latency < 3.0 and learned[-1] <= backend.now()
+    assert wait_for_leader(backend) != old
+    assert backend.get("k", node=follower).ok  # the next read, under the new leader, is answered
+
+
 def _run(seed: int) -> list[dict[str, Any]]:
     backend, trace = start(seed)
     wait_for_leader(backend)

@@ -18,7 +18,10 @@ Reads are linearizable, served by the leader: it records its commit index
 that index and still leads the same term with a quorum that can hear it.
 That last test looks at the cluster from outside instead of exchanging real
 heartbeats (the Raft core has no ReadIndex messages); its outcome is what
-ReadIndex's heartbeat round would decide.
+ReadIndex's heartbeat round would decide. A read still unanswered when its
+endpoint learns of a new leader fails at once with "leader changed", as
+etcd's linearizable read loop gives up on a leader change
+(``ErrLeaderChanged``) instead of waiting out the request timeout.
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ class ClientService:
         self._pending: dict[int, _Pending] = {}
         self._reads: dict[str, list[_Read]] = {}  # leader -> reads waiting to be served
         self._parked: dict[str, list[Command]] = {}  # member -> proposals waiting for a leader
+        # member -> linearizable gets it is reading for (request ids, in arrival order)
+        self._reading: dict[str, dict[int, None]] = {}
         self.endpoint: str | None = None
         for node in nodes.values():
             node.on_apply = self._applied
@@ -266,6 +271,8 @@ class ClientService:
         if pending is None or pending.finished:
             return
         pending.finished = True
+        if pending.endpoint is not None and pending.endpoint in self._reading:
+            self._reading[pending.endpoint].pop(rid, None)
         latency = self._sched.now() - pending.started
         if pending.op == "put":
             value = pending.value  # a write's result carries what it wrote
@@ -314,6 +321,7 @@ class ClientService:
                 self._reply(rid, True, node.kv.get(pending.key))
             return
         if pending.op == "get":
+            self._reading.setdefault(endpoint, {})[rid] = None
             leader = node.raft.leader
             if leader is None:
                 # etcd's linearizable read loop asks again every 500 ms until a
@@ -356,10 +364,21 @@ class ClientService:
         after it, never nested in it (that could reorder the node's log writes)."""
         if name in self._parked:
             self._sched.call_later(0.0, self._unpark, name)
+        if self._reading.get(name):
+            self._sched.call_later(0.0, self._leader_changed, name)
 
     def member_down(self, name: str) -> None:
-        """Proposals waiting at a member that goes down are lost with it."""
+        """Proposals waiting at a member that goes down are lost with it (and
+        its reads: their connection is gone, they time out)."""
         self._parked.pop(name, None)
+        self._reading.pop(name, None)
+
+    def _leader_changed(self, name: str) -> None:
+        """``name`` learned of a new leader: every read it is still doing fails,
+        as etcd's read loop returns ErrLeaderChanged (a retryable error)."""
+        for rid in list(self._reading.pop(name, {})):
+            if rid in self._pending:
+                self._reply(rid, False, None, "etcdserver: leader changed")
 
     def _unpark(self, name: str) -> None:
         node = self._nodes[name]
