@@ -37,6 +37,8 @@ log = logging.getLogger("etcdplay.web")
 BATCH_SECONDS = 0.05
 #: With nothing new, a batch still goes out this often (the clock moves on).
 IDLE_SECONDS = 0.25
+#: A simulated session with no tab open this long is paused (Source.viewers_gone).
+UNWATCHED_SECONDS = 60.0
 #: Kinds the page is not sent one by one: the view carries what they say.
 _FOLDED_ONLY = frozenset({"timer", "commit"})
 #: How many past events a tab joining late gets for its charts and event log.
@@ -110,6 +112,9 @@ class Hub:
         self.batches = 0
         self._unwatch: Callable[[], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # pending "nobody watches" notice (see leave)
+        self._unwatched: asyncio.Task[None] | None = None
+        self.unwatched_seconds = UNWATCHED_SECONDS
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -121,6 +126,8 @@ class Hub:
         self._task = asyncio.create_task(self._flush_loop())
 
     async def stop(self) -> None:
+        if self._unwatched is not None:
+            self._unwatched.cancel()
         if self._unwatch is not None:
             self._unwatch()
         if self._task is not None:
@@ -150,6 +157,9 @@ class Hub:
         client.put(_dumps(self.hello()))
         self.clients.add(client)
         client.task = asyncio.create_task(client.pump())
+        if self._unwatched is not None:
+            self._unwatched.cancel()
+            self._unwatched = None
         joined = getattr(self.source, "viewer_joined", None)
         if callable(joined):
             joined()
@@ -161,6 +171,22 @@ class Hub:
             client.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await client.task
+        if not self.clients and self._unwatched is None:
+            self._unwatched = asyncio.create_task(self._when_unwatched())
+
+    async def _when_unwatched(self) -> None:
+        """Tell the source once no tab has been open for UNWATCHED_SECONDS (a
+        reload or a brief network loss reconnects well within that)."""
+        try:
+            await asyncio.sleep(self.unwatched_seconds)
+            gone = getattr(self.source, "viewers_gone", None)
+            if not self.clients and callable(gone):
+                await asyncio.to_thread(gone)
+        except Exception:  # a view must not take the server down
+            log.exception("pausing an unwatched session failed")
+        finally:
+            if self._unwatched is asyncio.current_task():
+                self._unwatched = None
 
     def hello(self) -> dict[str, Any]:
         """Everything a tab needs to draw the session from scratch."""

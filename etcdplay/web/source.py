@@ -60,11 +60,24 @@ class SessionSource:
         # a lesson created paused starts when its first tab opens: played
         # before anyone looks, its first steps would be over unseen
         self._start_on_view = start_on_view
+        self._paused_unwatched = False  # paused by viewers_gone, not by a person
 
     def viewer_joined(self) -> None:
-        if self._start_on_view:
+        if self._start_on_view or self._paused_unwatched:
             self._start_on_view = False
+            self._paused_unwatched = False
             self.session.do({"action": "resume"})
+
+    def viewers_gone(self) -> None:
+        """The last tab closed a while ago. A simulated session nobody watches
+        stops its clock: its whole history stays in memory (time travel, the
+        download), about 64 KB per simulated second with messages, so a tab
+        left closed overnight would otherwise grow it by gigabytes. The next
+        tab resumes it; a pause a person chose stays theirs."""
+        if self.session.live or self.paused():
+            return
+        self.session.do({"action": "pause"})
+        self._paused_unwatched = True
 
     def info(self) -> dict[str, Any]:
         info = asdict(self.session.info())
