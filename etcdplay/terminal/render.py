@@ -9,6 +9,7 @@ dashboard reads the same under ``NO_COLOR``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -223,10 +224,19 @@ def lesson_line(steps: Sequence[dict[str, Any]]) -> Text:
     return text
 
 
+def reflow(prose: str) -> str:
+    """Paragraphs as single lines, for the screen to wrap at its own width (the
+    scenario files wrap them at 80 columns, which a narrower page wrapped again
+    into ragged half-lines)."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", prose.strip())]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def lesson_text(name: str, explain: str, steps: Sequence[dict[str, Any]]) -> Text:
     """The whole lesson: its prose and every step, those that ran ticked."""
-    text = Text(f"{name}\n\n", style="bold")
-    text.append(explain.strip() + "\n\n" if explain.strip() else "")
+    text = Text()
+    text.append(f"{name}\n\n", style="bold")
+    text.append(reflow(explain) + "\n\n" if explain.strip() else "")
     for s in steps:
         mark = "[x]" if s.get("done") else "[ ]"
         fields = {k: v for k, v in s.items() if k not in ("at", "action", "note", "done")}
@@ -239,10 +249,31 @@ def lesson_text(name: str, explain: str, steps: Sequence[dict[str, Any]]) -> Tex
 
 def help_text(keys: Sequence[tuple[str, str]]) -> Text:
     """The ``?`` screen: every key and what it does."""
-    text = Text("Keys\n\n", style="bold")
+    text = Text()
+    text.append("Keys\n\n", style="bold")
     width = max((len(k) for k, _ in keys), default=4)
     for key, what in keys:
         text.append(f"  {key:<{width}}  ", style="bold")
         text.append(f"{what}\n")
     text.append("\nThe selected member is marked '>'. Esc or ? closes this screen.")
+    return text
+
+
+def keys_line(keys: Sequence[tuple[str, str]], width: int) -> Text:
+    """The footer: every key and a word for it, in lines of ``width``, broken
+    between pairs, never inside one (Textual's footer cut its one row at the
+    edge, mid-word, and hid quit at 80 columns)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    column = 0
+    for key, word in keys:
+        size = len(key) + 1 + len(word)
+        if column and column + 1 + size > width:
+            text.append("\n")
+            column = 0
+        elif column:
+            text.append(" ")
+            column += 1
+        text.append(key, style="bold")
+        text.append(f" {word}")
+        column += size
     return text
