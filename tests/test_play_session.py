@@ -205,3 +205,57 @@ def test_a_lesson_plays_its_steps_at_their_times() -> None:
         wanted = [step.at for step in lesson.steps if step.action in ("crash", "stop", "restart")]
         assert [f["t"] for f in faults] == pytest.approx(wanted, abs=1e-6)
         assert all(step["note"] for step in s.lesson_steps() if step["action"] == "crash")
+
+
+def test_a_lesson_with_waiting_steps_replays_exactly(tmp_path: Path) -> None:
+    """wait-for-leader and expect poll the cluster; in a session they slept wall
+    seconds and woke at whatever instant the real-time clock had reached, so
+    their checks (and what came after) fell at other times than in the replay."""
+    lesson = load("leader-failure")
+    with PlaySession(lesson, seed=9, speed=4.0) as s:
+        assert wait_for(lambda: s.lesson_steps()[2]["done"], PATIENCE * 2)  # past the crash
+        s.do({"action": "pause"})
+        played = tmp_path / "played.jsonl"
+        played.write_text(s.trace_jsonl())
+    ours = [json.loads(line) for line in played.read_text().splitlines()]
+    assert any(e["kind"] == "check" and e["name"] == "wait-for-leader" for e in ours)
+    replayed = tmp_path / "replayed.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "etcdplay", "simulate", "--replay", str(played), "--out", str(replayed), "-q"],
+        timeout=300,
+    )  # its checks may fail: the played session stopped before the lesson's end
+    theirs = [json.loads(line) for line in replayed.read_text().splitlines()]
+    end = ours[-1]["t"]
+    assert _events_without(theirs, end) == _events_without(ours, end)
+
+
+def test_a_step_still_waiting_at_the_next_lesson_step_does_not_stop_time() -> None:
+    """The next lesson step's barrier held virtual time while a waiting step
+    polled for its deadline beyond it: the session hung, its clock stopped."""
+    lesson = from_toml(
+        """
+        name = "no-quorum"
+        [cluster]
+        size = 3
+        [[steps]]
+        at = 0.0
+        action = "crash"
+        target = ["n1", "n2"]
+        [[steps]]
+        at = 0.1
+        action = "wait-for-leader"
+        timeout = 1.0
+        [[steps]]
+        at = 0.3
+        action = "heal"
+        """,
+        "no-quorum.toml",
+    )
+    with PlaySession(lesson, seed=3, speed=4.0) as s:
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        checks = [e for e in s.events() if e["kind"] == "check"]
+        assert [(c["name"], c["ok"], c["t"]) for c in checks] == [
+            ("wait-for-leader", False, pytest.approx(1.1))
+        ]
+        heal = next(e for e in s.events() if e["kind"] == "fault" and e["action"] == "heal")
+        assert heal["t"] == pytest.approx(1.1)  # late, as in `etcdplay simulate`: the wait came first

@@ -112,6 +112,9 @@ class SimBackend:
         self._held = False
         # real time never runs past this instant (a session's next scheduled step)
         self._barrier: float | None = None
+        # ... nor past the end of a ``sleep`` in progress (which overrides the barrier:
+        # the sleeper is the step before the barrier's, and must finish first)
+        self._wake: float | None = None
 
     # --- building -------------------------------------------------------------------
 
@@ -246,8 +249,7 @@ class SimBackend:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
         elif self._pacer is not None:
-            self.release()  # sleeping means letting time run
-            time.sleep(seconds / self.realtime_speed)
+            self._paced_sleep(seconds)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
 
@@ -267,6 +269,26 @@ class SimBackend:
 
     # --- real time --------------------------------------------------------------------
 
+    def _paced_sleep(self, seconds: float) -> None:
+        """Let exactly ``seconds`` of virtual time pass at the real-time pace and
+        hold the clock there: a step that polls (wait-for-leader, expect) sees the
+        cluster at the instants ``etcdplay simulate`` will, so a played session
+        replays event for event (a wall-clock sleep woke at whatever instant the
+        pacer had reached)."""
+        with self._lock:
+            wake = self._require_clock().now() + seconds
+            self._wake = wake
+            held = self._held
+        self.release()  # sleeping means letting time run
+        try:
+            while self._require_clock().now() < wake and not self._halt.is_set():
+                time.sleep(0.002)
+        finally:
+            with self._lock:
+                self._wake = None
+                if held:  # a session acting: what it does next happens at ``wake``
+                    self._held = True
+
     def _paced_target(self) -> float:
         v0, w0 = self._anchor
         assert self.realtime_speed is not None
@@ -283,8 +305,9 @@ class SimBackend:
             # for the lock (a view asking for status, a session about to act)
             # never waits long even when the simulation cannot keep up.
             target = min(self._paced_target(), clock.now() + 0.02 * (self.realtime_speed or 1.0))
-            if self._barrier is not None and target > self._barrier:
-                target = max(self._barrier, clock.now())
+            limit = self._wake if self._wake is not None else self._barrier
+            if limit is not None and target > limit:
+                target = max(limit, clock.now())
             if target > clock.now():
                 clock.run(until=target)
             # Not strict: if computing fell far behind the wall clock (a slow
@@ -365,8 +388,9 @@ class SimBackend:
         (checked after each event) or time reaches ``limit``: single-stepping."""
         with self._lock:
             clock = self._require_clock()
-            if self._barrier is not None:
-                limit = min(limit, max(self._barrier, clock.now()))
+            stop_at = self._wake if self._wake is not None else self._barrier
+            if stop_at is not None:
+                limit = min(limit, max(stop_at, clock.now()))
             if limit > clock.now():
                 clock.run(until=limit, stop=stop)
             self._anchor = (clock.now(), time.monotonic())
