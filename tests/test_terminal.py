@@ -362,3 +362,23 @@ def test_bad_input_in_prompts_gets_a_clear_message() -> None:
         assert app.last_result.startswith("save /no/such/dir/x.toml: cannot write")
 
     play(script)
+
+
+def test_many_members_go_in_rows_that_fit_80x24() -> None:
+    """25 members (the most --size takes) in 80 columns: panels 3 columns wide
+    drew empty boxes; the members go in rows instead, every one readable."""
+
+    async def script(app: TerminalApp, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: shown_leader(app), "a leader")
+        await until(pilot, lambda: "LEADER" in shown(app, "rows"), "the rows")
+        assert app.statics["rows"].display and not app.query_one("#members").display
+        lines = shown(app, "rows").split("\n")
+        assert len(lines) == 13 and all(len(line) <= 80 for line in lines)
+        for name in app.names:
+            assert re.search(rf"(^|\s|>){name}\s", shown(app, "rows")), name
+        await pilot.press("left")  # the last member, n25
+        await until(pilot, lambda: ">n25 " in shown(app, "rows"), "the selection mark")
+        rows, log = app.statics["rows"].region, app.log_widget.region
+        assert rows.height == 13 and log.height >= 3 and log.bottom <= 22
+
+    play(script, PlaySession(from_dict({"name": "t", "cluster": {"size": 25}}), seed=5, speed=2.0))

@@ -26,7 +26,7 @@ from textual.widgets import RichLog, Sparkline, Static
 from etcdplay.files import OutputError, atomic_output
 from etcdplay.play import PlaySession
 from etcdplay.play.session import CommandResult
-from etcdplay.play.view import ClusterView
+from etcdplay.play.view import ClusterView, MemberView
 from etcdplay.terminal import render
 from etcdplay.terminal.dialogs import AskDialog, PartitionDialog, TextScreen
 from etcdplay.terminal.series import WriteSeries
@@ -130,7 +130,7 @@ class TerminalApp(App[None]):
     #result { height: auto; min-height: 1; max-height: 2; }
     #keys { height: auto; background: $panel; }
     #lesson { height: auto; max-height: 2; }
-    #members { height: auto; }
+    #members, #rows { height: auto; }
     .member { width: 1fr; height: auto; border: round $secondary; padding: 0 0 0 1;
               text-wrap: nowrap; text-overflow: ellipsis; }
     .member.selected { border: double $accent; }
@@ -176,6 +176,7 @@ class TerminalApp(App[None]):
         with Horizontal(id="members"):
             for name in self.names:
                 yield MemberPanel(name)
+        yield Static(id="rows")  # instead of the panels when they would be too narrow
         with Horizontal(classes="spark"):
             yield Static(id="tput-label")
             yield Sparkline([], id="tput")
@@ -320,6 +321,16 @@ class TerminalApp(App[None]):
             self._update("lesson", "lesson", render.lesson_line(self.session.lesson_steps()), wraps=True)
         self._update("keys", "keys", render.keys_line(self.footer_keys(), self.size.width))
         groups = render.group_labels(view)
+        rows = render.compact(len(self.names), self.size.width)
+        if self._drawn.get("compact") != rows:
+            self._drawn["compact"] = rows
+            self.query_one("#members").display = not rows
+            self.statics["rows"].display = rows
+        if rows:
+            members = [view.nodes.get(name) or MemberView(name) for name in self.names]
+            shown = render.member_rows(members, self.selected, groups, set(view.delayed), self.size.width)
+            self._update("rows", "rows", shown)
+            return self._draw_sparklines()
         for i, name in enumerate(self.names):
             member = view.nodes.get(name)
             if member is None:
@@ -332,6 +343,9 @@ class TerminalApp(App[None]):
             self._update(
                 f"m:{name}", f"member-{name}", render.member_body(member, self.live, view.delayed.get(name))
             )
+        self._draw_sparklines()
+
+    def _draw_sparklines(self) -> None:
         tput, lat = self.series.throughput(), self.series.latency_ms()
         if self._drawn.get("spark") != (tput, lat):
             self._drawn["spark"] = (tput, lat)

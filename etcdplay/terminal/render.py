@@ -76,6 +76,40 @@ def member_body(member: MemberView, live: bool, delayed: str | None = None) -> T
     return text
 
 
+#: Below this many columns a member's panel is unreadable: members go in rows instead.
+MIN_PANEL_WIDTH = 11
+#: One member's row in the compact view.
+ROW_WIDTH = 38
+SHORT_ROLE = {"leader": "LEADER", "follower": "follower", "candidate": "cand", "pre-candidate": "pre-cand"}
+
+
+def compact(members: int, width: int) -> bool:
+    """Whether ``members`` panels side by side would be too narrow in ``width`` columns."""
+    return members > 0 and width // members < MIN_PANEL_WIDTH
+
+
+def member_rows(
+    members: Sequence[MemberView], selected: int, groups: dict[str, str], delayed: set[str], width: int
+) -> Text:
+    """Many members (9 or more in 80 columns): one row each, in as many columns
+    as fit: name, group, role, term, applied index, hash (no colour needed)."""
+    per_line = max(1, (width + 1) // (ROW_WIDTH + 1))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, member in enumerate(members):
+        if i:
+            text.append("\n" if i % per_line == 0 else " ")
+        role = member.shown_role
+        name = member.name + (f"({groups[member.name]})" if member.name in groups else "")
+        text.append(
+            f"{SELECTED_MARK if i == selected else ' '}{name:<7} ", style="bold" if i == selected else ""
+        )
+        text.append(f"{SHORT_ROLE.get(role, role):<8}", style=ROLE_STYLE.get(role, ""))
+        cell = f" t{_num(member.term):<3} {_num(member.applied):>6} #{(member.hash or '-')[:6]:<6}"
+        cell += "+" if member.name in delayed else " "
+        text.append(cell)
+    return text
+
+
 def cluster_line(view: ClusterView, starting: bool = False) -> Text:
     """Leader, term, quorum, hashes, and the partition in force."""
     text = Text()
