@@ -508,6 +508,10 @@ class TerminalApp(App[None]):
         except OSError as exc:
             self._say(Text(f"save: {exc}", style="bold red"))
             return None
-        replay = "etcdplay live" if self.live else f"etcdplay simulate {toml_path} --seed {self.session.seed}"
+        replay = (
+            f"etcdplay live {toml_path}"
+            if self.live
+            else f"etcdplay simulate {toml_path} --seed {self.session.seed}"
+        )
         self._say(Text(f"saved {toml_path} and {trace_path}; replay: {replay}", style="green"))
         return toml_path, trace_path
