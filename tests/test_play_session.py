@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,34 @@ def test_a_step_still_waiting_at_the_next_lesson_step_does_not_stop_time() -> No
         ]
         heal = next(e for e in s.events() if e["kind"] == "fault" and e["action"] == "heal")
         assert heal["t"] == pytest.approx(1.1)  # late, as in `etcdplay simulate`: the wait came first
+
+
+def test_closing_under_a_waiting_lesson_step_is_prompt() -> None:
+    """Quitting (q in the terminal) while a lesson step waits for a leader that
+    cannot come: close() waited out the step's deadline at the real-time pace
+    (up to its 30 s join timeout) and left the worker behind."""
+    lesson = from_toml(
+        """
+        name = "waiting"
+        [cluster]
+        size = 3
+        [[steps]]
+        at = 0.0
+        action = "crash"
+        target = ["n1", "n2"]
+        [[steps]]
+        at = 0.1
+        action = "wait-for-leader"
+        timeout = 60.0
+        """,
+        "waiting.toml",
+    )
+    s = PlaySession(lesson, seed=3, speed=1.0)
+    s.start()
+    try:
+        assert wait_for(lambda: s.lesson_steps()[1]["done"] and s.now() > 0.3, PATIENCE)
+    finally:
+        started = time.monotonic()
+        s.close()
+    assert time.monotonic() - started < 10  # 60 s of waiting left, at real time
+    assert not any(t.name == "etcdplay-play" for t in threading.enumerate())

@@ -248,6 +248,10 @@ class SimBackend:
             with self._lock:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
+        elif self._halt.is_set():
+            # closed under a step that waits (a session quit mid-lesson): end the step
+            # now; waiting out its deadline at the real-time pace held close() for 30 s
+            raise BackendError("the simulation was closed")
         elif self._pacer is not None:
             self._paced_sleep(seconds)
         else:
@@ -281,7 +285,9 @@ class SimBackend:
             held = self._held
         self.release()  # sleeping means letting time run
         try:
-            while self._require_clock().now() < wake and not self._halt.is_set():
+            while self._require_clock().now() < wake:
+                if self._halt.is_set():
+                    raise BackendError("the simulation was closed")
                 time.sleep(0.002)
         finally:
             with self._lock:
