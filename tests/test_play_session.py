@@ -17,7 +17,7 @@ from etcdplay.play import CommandError, PlaySession, SessionError
 from etcdplay.play.session import wait_for
 from etcdplay.play.view import ClusterView
 from etcdplay.runner import current_leader, make_header, run_scenario
-from etcdplay.scenario import ClusterSpec, Scenario, from_toml, load
+from etcdplay.scenario import ClusterSpec, Scenario, from_dict, from_toml, load
 from etcdplay.sim.backend import SimBackend
 from etcdplay.trace import TraceWriter
 
@@ -230,28 +230,22 @@ def test_a_lesson_with_waiting_steps_replays_exactly(tmp_path: Path) -> None:
     assert _events_without(theirs, end) == _events_without(ours, end)
 
 
+def no_quorum_lesson(wait: float, then_heal_at: float | None = None) -> Scenario:
+    """Two of three members crash at 0, then a wait-for-leader (from 0.1, for
+    ``wait`` seconds) that cannot succeed, and optionally a heal after it."""
+    steps = [
+        {"at": 0.0, "action": "crash", "target": ["n1", "n2"]},
+        {"at": 0.1, "action": "wait-for-leader", "timeout": wait},
+    ]
+    if then_heal_at is not None:
+        steps.append({"at": then_heal_at, "action": "heal"})
+    return from_dict({"name": "no-quorum", "cluster": {"size": 3}, "steps": steps})
+
+
 def test_a_step_still_waiting_at_the_next_lesson_step_does_not_stop_time() -> None:
     """The next lesson step's barrier held virtual time while a waiting step
     polled for its deadline beyond it: the session hung, its clock stopped."""
-    lesson = from_toml(
-        """
-        name = "no-quorum"
-        [cluster]
-        size = 3
-        [[steps]]
-        at = 0.0
-        action = "crash"
-        target = ["n1", "n2"]
-        [[steps]]
-        at = 0.1
-        action = "wait-for-leader"
-        timeout = 1.0
-        [[steps]]
-        at = 0.3
-        action = "heal"
-        """,
-        "no-quorum.toml",
-    )
+    lesson = no_quorum_lesson(wait=1.0, then_heal_at=0.3)
     with PlaySession(lesson, seed=3, speed=4.0) as s:
         assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
         checks = [e for e in s.events() if e["kind"] == "check"]
@@ -266,22 +260,7 @@ def test_closing_under_a_waiting_lesson_step_is_prompt() -> None:
     """Quitting (q in the terminal) while a lesson step waits for a leader that
     cannot come: close() waited out the step's deadline at the real-time pace
     (up to its 30 s join timeout) and left the worker behind."""
-    lesson = from_toml(
-        """
-        name = "waiting"
-        [cluster]
-        size = 3
-        [[steps]]
-        at = 0.0
-        action = "crash"
-        target = ["n1", "n2"]
-        [[steps]]
-        at = 0.1
-        action = "wait-for-leader"
-        timeout = 60.0
-        """,
-        "waiting.toml",
-    )
+    lesson = no_quorum_lesson(wait=60.0)
     s = PlaySession(lesson, seed=3, speed=1.0)
     s.start()
     try:
