@@ -336,6 +336,9 @@ def test_bad_input_in_prompts_gets_a_clear_message() -> None:
     async def script(app: TerminalApp, pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: shown_leader(app), "a leader")
         # refusals name the action once ("stress: stress: ..." before)
+        await answer(pilot, app, "w", "1.5", "100")
+        await until(pilot, lambda: "whole number" in app.last_result, "the count refusal")
+        assert app.last_result == "stress: the count must be a whole number, the rate a number"
         await answer(pilot, app, "w", "0", "100")
         await until(pilot, lambda: "count" in app.last_result, "the stress refusal")
         assert app.last_result == "stress: 'count' must be a whole number from 1 to 100000"

@@ -403,7 +403,9 @@ class TerminalApp(App[None]):
             try:
                 count, rate = int(values[0]), float(values[1] or 100)
             except ValueError:
-                self._say(Text("stress: the count and rate must be numbers", style="bold red"))
+                self._say(
+                    Text("stress: the count must be a whole number, the rate a number", style="bold red")
+                )
                 return
             self.send({"action": "stress", "count": count, "rate": rate, "node": node})
 
