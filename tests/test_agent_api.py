@@ -3,6 +3,11 @@ the controller's helpers (clock estimate, address and flag parsing)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import socket
+import subprocess
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +21,7 @@ with warnings.catch_warnings():
 
 from etcdplay.agent.client import ClockEstimate, split_address
 from etcdplay.agent.command import is_loopback, parse_listen
-from etcdplay.agent.options import AgentError, agent_options
+from etcdplay.agent.options import AgentError, AgentOptions, agent_options
 from etcdplay.agent.server import Agent, build_app
 from etcdplay.cli import app
 from etcdplay.live.etcd import EtcdBinary
@@ -195,3 +200,122 @@ def test_agent_command_refuses_unsafe_setups(tmp_path: Path) -> None:
     assert half_tls.exit_code == 2 and "--cert and --key go together" in half_tls.output
     no_etcd = runner.invoke(app, ["agent", "--etcd-bin", str(tmp_path / "nope")])
     assert no_etcd.exit_code == 2 and "does not exist" in no_etcd.output
+
+
+def test_agent_command_refuses_a_cert_and_key_that_do_not_load(tmp_path: Path) -> None:
+    """Checked before it says it listens (uvicorn failed later with a traceback)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a certificate: {made.stderr.decode()[-200:]}")
+    swapped = CliRunner().invoke(app, ["agent", "--cert", str(key), "--key", str(cert)])
+    assert swapped.exit_code == 2, swapped.output
+    assert "not a PEM certificate and its private key" in swapped.output
+    assert "listening" not in swapped.output
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _NotAnAgent(http.server.BaseHTTPRequestHandler):
+    """A web server at the address: an HTML 404 page, or 200 with text or other JSON."""
+
+    def do_GET(self) -> None:
+        bodies = {
+            "/v1/info": (200, "text/plain", b"hello\n"),
+            "/other/v1/info": (200, "application/json", b'{"agent": "x", "api": 99}'),
+        }
+        status, kind, body = bodies.get(
+            self.path, (404, "text/html", b"<!DOCTYPE HTML>\n<html>\n<h1>Error response</h1>\n</html>\n")
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_something_else_at_the_address_is_one_line_naming_it() -> None:
+    from etcdplay.agent.client import AgentClient
+    from etcdplay.agent.remote import Fleet
+
+    with _serving(_NotAnAgent) as address:
+        options = AgentOptions((address,), TOKEN)
+        client = AgentClient(address, options)
+        with pytest.raises(AgentError) as html:
+            client.json("GET", "/nothing", what="info")
+        assert str(html.value) == (
+            f"agent {address} (info): HTTP 404 from something that is not an etcdplay agent (is the address right?)"
+        )
+        with pytest.raises(
+            AgentError, match=rf"^agent {address} \(info\): the answer is not the agent API's JSON"
+        ):
+            client.json("GET", "/info", what="info")  # 200 text/plain: was a JSONDecodeError traceback
+        client._http.base_url = f"http://{address}/other"
+        fleet = Fleet(options)
+        fleet.agents[0]._http.base_url = f"http://{address}/other"
+        with pytest.raises(AgentError, match=rf"^agent {address} \(info\): it speaks agent API 99"):
+            fleet.check()
+        client.close()
+        fleet.agents[0].close()
+
+
+def test_an_https_agent_dialed_over_http_is_named_with_a_hint() -> None:
+    """A TLS server closes a plain-HTTP request without an answer."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+    def close_every_connection() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            conn.recv(1024)
+            conn.close()
+
+    thread = threading.Thread(target=close_every_connection, daemon=True)
+    thread.start()
+    try:
+        from etcdplay.agent.client import AgentClient
+
+        client = AgentClient(address, AgentOptions((address,), TOKEN))
+        with pytest.raises(AgentError) as closed:
+            client.json("GET", "/info", what="info")
+        assert str(closed.value) == (
+            f"agent {address} (info): closed the connection without an answer "
+            "(it stopped, or it serves HTTPS: give --agent-ca)"
+        )
+        client.close()
+    finally:
+        listener.close()
+        thread.join(5)

@@ -304,3 +304,67 @@ def test_a_played_lesson_replays_byte_for_byte(tmp_path: Path) -> None:
     theirs = replayed.read_text().splitlines()[1:]
     assert any('"kind":"check","name":"wait-for-leader"' in line for line in ours)
     assert theirs[: len(ours)] == ours
+
+
+def test_a_lesson_with_waiting_steps_replays_exactly(tmp_path: Path) -> None:
+    """wait-for-leader and expect poll the cluster; in a session they slept wall
+    seconds and woke at whatever instant the real-time clock had reached, so
+    their checks (and what came after) fell at other times than in the replay."""
+    lesson = load("leader-failure")
+    with PlaySession(lesson, seed=9, speed=4.0) as s:
+        assert wait_for(lambda: s.lesson_steps()[2]["done"], PATIENCE * 2)  # past the crash
+        s.do({"action": "pause"})
+        played = tmp_path / "played.jsonl"
+        played.write_text(s.trace_jsonl())
+    ours = [json.loads(line) for line in played.read_text().splitlines()]
+    assert any(e["kind"] == "check" and e["name"] == "wait-for-leader" for e in ours)
+    replayed = tmp_path / "replayed.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "etcdplay", "simulate", "--replay", str(played), "--out", str(replayed), "-q"],
+        timeout=300,
+    )  # its checks may fail: the played session stopped before the lesson's end
+    theirs = [json.loads(line) for line in replayed.read_text().splitlines()]
+    end = ours[-1]["t"]
+    assert _events_without(theirs, end) == _events_without(ours, end)
+
+
+def no_quorum_lesson(wait: float, then_heal_at: float | None = None) -> Scenario:
+    """Two of three members crash at 0, then a wait-for-leader (from 0.1, for
+    ``wait`` seconds) that cannot succeed, and optionally a heal after it."""
+    steps = [
+        {"at": 0.0, "action": "crash", "target": ["n1", "n2"]},
+        {"at": 0.1, "action": "wait-for-leader", "timeout": wait},
+    ]
+    if then_heal_at is not None:
+        steps.append({"at": then_heal_at, "action": "heal"})
+    return from_dict({"name": "no-quorum", "cluster": {"size": 3}, "steps": steps})
+
+
+def test_a_step_still_waiting_at_the_next_lesson_step_does_not_stop_time() -> None:
+    """The next lesson step's barrier held virtual time while a waiting step
+    polled for its deadline beyond it: the session hung, its clock stopped."""
+    lesson = no_quorum_lesson(wait=1.0, then_heal_at=0.3)
+    with PlaySession(lesson, seed=3, speed=4.0) as s:
+        assert wait_for(lambda: all(step["done"] for step in s.lesson_steps()), PATIENCE)
+        checks = [e for e in s.events() if e["kind"] == "check"]
+        assert [(c["name"], c["ok"], c["t"]) for c in checks] == [
+            ("wait-for-leader", False, pytest.approx(1.1))
+        ]
+        heal = next(e for e in s.events() if e["kind"] == "fault" and e["action"] == "heal")
+        assert heal["t"] == pytest.approx(1.1)  # late, as in `etcdplay simulate`: the wait came first
+
+
+def test_closing_under_a_waiting_lesson_step_is_prompt() -> None:
+    """Quitting (q in the terminal) while a lesson step waits for a leader that
+    cannot come: close() waited out the step's deadline at the real-time pace
+    (up to its 30 s join timeout) and left the worker behind."""
+    lesson = no_quorum_lesson(wait=60.0)
+    s = PlaySession(lesson, seed=3, speed=1.0)
+    s.start()
+    try:
+        assert wait_for(lambda: s.lesson_steps()[1]["done"] and s.now() > 0.3, PATIENCE)
+    finally:
+        started = time.monotonic()
+        s.close()
+    assert time.monotonic() - started < 10  # 60 s of waiting left, at real time
+    assert not any(t.name == "etcdplay-play" for t in threading.enumerate())

@@ -283,3 +283,105 @@ def test_the_command_in_a_terminal_stops_on_ctrl_c() -> None:
             child.kill()
             child.wait()
         os.close(fd)
+
+
+LONG_NOTE = (
+    "A note long enough to need two lines at eighty columns: the lesson line wraps it "
+    "rather than cut the sentence off at the edge of the screen."
+)
+
+
+def test_80x24_shows_every_key_and_a_long_lesson_line_whole() -> None:
+    """The footer lists every key (quit too) without cutting one; a lesson's prose
+    that wraps gets its second line (the lesson line kept the height of its first text)."""
+    lesson = from_dict(
+        {
+            "name": "long-note",
+            "cluster": {"size": 3},
+            "steps": [
+                {"at": 0.3, "action": "wait-for-leader", "note": "Short."},
+                {"at": 0.6, "action": "wait-for-leader", "note": LONG_NOTE},
+            ],
+        }
+    )
+
+    async def script(app: TerminalApp, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: "lesson 2/2" in shown(app, "lesson"), "the lesson's step")
+        await until(pilot, lambda: app.statics["lesson"].region.height == 2, "the lesson line on two lines")
+        keys = app.statics["keys"]
+        shown_keys = shown(app, "keys")
+        for key, word in [("?", "help"), ("k", "kill"), ("p", "partition"), ("u", "put"), ("g", "get")]:
+            assert f"{key} {word}" in shown_keys
+        for key, word in [("d", "del"), ("space", "pause"), ("l", "lesson"), ("S", "save"), ("q", "quit")]:
+            assert f"{key} {word}" in shown_keys
+        lines = shown_keys.split("\n")
+        assert all(len(line) <= 80 for line in lines) and keys.region.height == len(lines)
+        assert keys.region.bottom == 24
+        assert app.log_widget.region.height >= 3
+        for name in app.names:
+            assert app.panels[name].region.bottom <= app.log_widget.region.y
+
+    play(script, PlaySession(lesson, seed=5, speed=4.0))
+
+
+def test_bad_input_in_prompts_gets_a_clear_message() -> None:
+    async def answer(pilot: Pilot[Any], app: TerminalApp, key: str, *values: str) -> None:
+        await pilot.press(key)
+        await until(pilot, lambda: isinstance(app.focused, Input), f"the dialog of {key}")
+        for value in values:
+            assert isinstance(app.focused, Input)
+            app.focused.value = value
+            await pilot.press("enter")
+
+    async def script(app: TerminalApp, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: shown_leader(app), "a leader")
+        # refusals name the action once ("stress: stress: ..." before)
+        await answer(pilot, app, "w", "1.5", "100")
+        await until(pilot, lambda: "whole number" in app.last_result, "the count refusal")
+        assert app.last_result == "stress: the count must be a whole number, the rate a number"
+        await answer(pilot, app, "w", "0", "100")
+        await until(pilot, lambda: "count" in app.last_result, "the stress refusal")
+        assert app.last_result == "stress: 'count' must be a whole number from 1 to 100000"
+        await answer(pilot, app, "u", "", "v")
+        await until(pilot, lambda: "key" in app.last_result, "the put refusal")
+        assert app.last_result == "put: 'key' must be a non-empty string"
+        # a typed partition needs two groups; one group was sent as a partition that cut nothing
+        before = app.last_result
+        await pilot.press("p")
+        await until(pilot, lambda: app.screen.query("#groups"), "the partition dialog")
+        app.screen.query_one("#groups", Input).value = "n1 n2 n3"
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert type(app.screen).__name__ == "PartitionDialog" and app.last_result == before
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ != "PartitionDialog", "the dialog to close")
+        # save: an empty name or a directory is said, not silently dropped or misnamed
+        await answer(pilot, app, "S", "")
+        await until(pilot, lambda: "file name" in app.last_result, "the empty-name message")
+        await answer(pilot, app, "S", str(Path.cwd()) + "/")
+        await until(pilot, lambda: "is a directory" in app.last_result, "the directory message")
+        await answer(pilot, app, "S", "/no/such/dir/x")
+        await until(pilot, lambda: "cannot write" in app.last_result, "the unwritable message")
+        assert app.last_result.startswith("save /no/such/dir/x.toml: cannot write")
+
+    play(script)
+
+
+def test_many_members_go_in_rows_that_fit_80x24() -> None:
+    """25 members (the most --size takes) in 80 columns: panels 3 columns wide
+    drew empty boxes; the members go in rows instead, every one readable."""
+
+    async def script(app: TerminalApp, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: shown_leader(app), "a leader")
+        await until(pilot, lambda: "LEADER" in shown(app, "rows"), "the rows")
+        assert app.statics["rows"].display and not app.query_one("#members").display
+        lines = shown(app, "rows").split("\n")
+        assert len(lines) == 13 and all(len(line) <= 80 for line in lines)
+        for name in app.names:
+            assert re.search(rf"(^|\s|>){name}\s", shown(app, "rows")), name
+        await pilot.press("left")  # the last member, n25
+        await until(pilot, lambda: ">n25 " in shown(app, "rows"), "the selection mark")
+        rows, log = app.statics["rows"].region, app.log_widget.region
+        assert rows.height == 13 and log.height >= 3 and log.bottom <= 22
+
+    play(script, PlaySession(from_dict({"name": "t", "cluster": {"size": 25}}), seed=5, speed=2.0))

@@ -75,3 +75,26 @@ def test_series_counts_acked_puts_per_second() -> None:
     assert round(series.latency_ms()[2], 9) == 4.0
     rate, latency = series.last_complete()
     assert (rate, round(latency, 9)) == (10.0, 4.0)
+
+
+def test_lesson_prose_is_reflowed_and_only_titles_are_bold() -> None:
+    explain = (
+        "Raft keeps one leader per term. Followers learn\nthe leader is alive.\n\nWatch for:\nthe gap.\n"
+    )
+    text = render.lesson_text("leader-failure", explain, [{"at": 0.0, "action": "crash", "done": True}])
+    assert (
+        "Raft keeps one leader per term. Followers learn the leader is alive.\n\nWatch for: the gap."
+        in text.plain
+    )
+    raft = text.plain.index("Raft")
+    assert text.style == "" and not [
+        s for s in text.spans if s.start <= raft < s.end and "bold" in str(s.style)
+    ]
+    assert render.help_text([("k", "kill")]).style == ""  # the whole page was bold
+
+
+def test_keys_line_breaks_between_pairs_only() -> None:
+    keys = [("?", "help"), ("k", "kill"), ("partition-key", "partition"), ("q", "quit")]
+    text = render.keys_line(keys, 20)
+    assert text.plain.split("\n") == ["? help k kill", "partition-key partition", "q quit"]
+    assert render.keys_line(keys, 200).plain == "? help k kill partition-key partition q quit"

@@ -73,11 +73,22 @@ class ClockEstimate:
         return len(self._samples)
 
 
+def _error_of(response: httpx.Response) -> str | None:
+    """The agent's one-line ``{"error": ...}``, or None if the body is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return " ".join(error.split()) if isinstance(error, str) and error.strip() else None
+
+
 class AgentClient:
     """Requests to one agent. Every failure becomes an AgentError naming it."""
 
     def __init__(self, address: str, options: AgentOptions) -> None:
         self.name, self.host, base = split_address(address, tls=options.ca is not None)
+        self.tls = base.startswith("https://")
         verify: ssl.SSLContext | bool = True
         if options.ca is not None:
             try:
@@ -122,6 +133,12 @@ class AgentClient:
             ) from None
         except httpx.TimeoutException:
             raise AgentError(f"agent {self.name} did not answer in time{doing}") from None
+        except httpx.RemoteProtocolError:
+            # an HTTPS agent closes a plain-HTTP connection without a word
+            hint = "it stopped, or it serves HTTPS: give --agent-ca" if not self.tls else "it stopped?"
+            raise AgentError(
+                f"agent {self.name}{doing}: closed the connection without an answer ({hint})"
+            ) from None
         except httpx.HTTPError as exc:
             raise AgentError(f"agent {self.name}{doing}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 401:
@@ -130,15 +147,29 @@ class AgentClient:
                 "(controller and agent need the same token)"
             )
         if response.status_code >= 400:
-            try:
-                message = response.json().get("error") or response.text
-            except ValueError:
-                message = response.text.strip()[:300] or f"HTTP {response.status_code}"
+            message = _error_of(response)
+            if message is None:  # an HTML page or nothing: something else listens there
+                raise AgentError(
+                    f"agent {self.name}{doing}: HTTP {response.status_code} from something that is not "
+                    "an etcdplay agent (is the address right?)"
+                )
             raise AgentError(f"agent {self.name}{doing}: {message}")
         return response
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
-        return self.request(method, path, **kw).json()
+        """The answer's JSON object; AgentError (naming the agent) if it is not one."""
+        response = self.request(method, path, **kw)
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            what = kw.get("what")
+            raise AgentError(
+                f"agent {self.name}{f' ({what})' if what else ''}: the answer is not the agent API's JSON "
+                "(is an etcdplay agent listening at that address?)"
+            )
+        return reply
 
     def renew(self, run: str, timeout: float) -> dict[str, Any]:
         """Renew ``run``'s lease; the reply is also a clock sample."""

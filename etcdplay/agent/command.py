@@ -13,6 +13,7 @@ import ipaddress
 import shutil
 import signal
 import socket
+import ssl
 import tempfile
 import types
 from collections.abc import Iterator
@@ -133,6 +134,11 @@ def agent(
     for flag, path in (("--cert", cert), ("--key", key)):
         if path is not None and not path.is_file():
             fail(f"{flag} {path}: no such file")
+    if cert is not None and key is not None:
+        try:  # as uvicorn will load them, but before we say we listen
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            fail(f"--cert {cert} --key {key}: not a PEM certificate and its private key ({exc})")
     if advertise is not None and not HOST_RE.match(advertise):
         fail(f"--advertise {advertise!r}: not a host name or address")
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import re
 import secrets
 import threading
 import time
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from etcdplay.agent.api import API_VERSION
 from etcdplay.agent.client import AgentClient
 from etcdplay.agent.options import AgentError, AgentOptions
 from etcdplay.distributions import Distribution
@@ -273,6 +275,14 @@ class Fleet:
         """Ask every agent who it is (token, reachability, etcd version), once."""
         if not self.infos:
             infos = _parallel(lambda a: a.json("GET", "/info", timeout=10.0, what="info"), self.agents)
+            for agent, info in zip(self.agents, infos, strict=True):
+                if info.get("api") != API_VERSION or not re.fullmatch(
+                    r"\d+\.\d+\.\d+", str(info.get("etcd_version"))
+                ):
+                    raise AgentError(
+                        f"agent {agent.name} (info): it speaks agent API {info.get('api')!r}, this "
+                        f"controller API {API_VERSION} (run the same etcdplay version on both)"
+                    )
             self.infos = {a.name: info for a, info in zip(self.agents, infos, strict=True)}
         return self.infos
 

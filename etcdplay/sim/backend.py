@@ -112,8 +112,9 @@ class SimBackend:
         self._held = False
         # real time never runs past this instant (a session's next scheduled step)
         self._barrier: float | None = None
-        # a held caller's sleep ends here exactly (see sleep)
-        self._sleep_end: float | None = None
+        # ... nor past the end of a ``sleep`` in progress (which overrides the barrier:
+        # the sleeper is the step before the barrier's, and must finish first)
+        self._wake: float | None = None
 
     # --- building -------------------------------------------------------------------
 
@@ -251,39 +252,14 @@ class SimBackend:
             with self._lock:
                 clock = self._require_clock()
                 clock.run(until=clock.now() + seconds)
+        elif self._halt.is_set():
+            # closed under a step that waits (a session quit mid-lesson): end the step
+            # now; waiting out its deadline at the real-time pace held close() for 30 s
+            raise BackendError("the simulation was closed")
         elif self._pacer is not None:
-            if self._held:
-                self._sleep_held(seconds)
-            else:
-                time.sleep(seconds / self.realtime_speed)
+            self._paced_sleep(seconds)
         else:
             self.pump(time.monotonic() + seconds / self.realtime_speed)
-
-    def _sleep_held(self, seconds: float) -> None:
-        """A caller holding the clock sleeps: time runs (at the real-time pace)
-        to exactly ``now + seconds`` and is held there again, as ``sleep``
-        without real time would leave it. A step that polls (wait-for-leader,
-        expect within) then looks at the cluster at the same instants as a
-        replay of it does, so a played session replays byte for byte."""
-        with self._lock:
-            end = self._require_clock().now() + seconds
-            self._sleep_end = end
-            self._held = False
-            self._anchor = (self._require_clock().now(), time.monotonic())
-        try:
-            self._wait_for(end, min(0.005, max(seconds / (self.realtime_speed or 1.0), 0.0005)))
-        finally:
-            with self._lock:
-                self._held = True
-                self._sleep_end = None
-
-    def _wait_for(self, end: float, interval: float) -> None:
-        """Until virtual time reaches ``end`` (the pacer moves it) or close()."""
-        while not self._halt.is_set():
-            with self._lock:
-                if self._require_clock().now() >= end:
-                    return
-            time.sleep(interval)
 
     def sleep_until(self, t: float) -> None:
         if self.realtime_speed is None:
@@ -301,6 +277,28 @@ class SimBackend:
 
     # --- real time --------------------------------------------------------------------
 
+    def _paced_sleep(self, seconds: float) -> None:
+        """Let exactly ``seconds`` of virtual time pass at the real-time pace and
+        hold the clock there: a step that polls (wait-for-leader, expect) sees the
+        cluster at the instants ``etcdplay simulate`` will, so a played session
+        replays event for event (a wall-clock sleep woke at whatever instant the
+        pacer had reached)."""
+        with self._lock:
+            wake = self._require_clock().now() + seconds
+            self._wake = wake
+            held = self._held
+        self.release()  # sleeping means letting time run
+        try:
+            while self._require_clock().now() < wake:
+                if self._halt.is_set():
+                    raise BackendError("the simulation was closed")
+                time.sleep(0.002)
+        finally:
+            with self._lock:
+                self._wake = None
+                if held:  # a session acting: what it does next happens at ``wake``
+                    self._held = True
+
     def _paced_target(self) -> float:
         v0, w0 = self._anchor
         assert self.realtime_speed is not None
@@ -317,10 +315,9 @@ class SimBackend:
             # for the lock (a view asking for status, a session about to act)
             # never waits long even when the simulation cannot keep up.
             target = min(self._paced_target(), clock.now() + 0.02 * (self.realtime_speed or 1.0))
-            if self._barrier is not None and target > self._barrier:
-                target = max(self._barrier, clock.now())
-            if self._sleep_end is not None and target > self._sleep_end:
-                target = max(self._sleep_end, clock.now())
+            limit = self._wake if self._wake is not None else self._barrier
+            if limit is not None and target > limit:
+                target = max(limit, clock.now())
             if target > clock.now():
                 clock.run(until=target)
             # Not strict: if computing fell far behind the wall clock (a slow
@@ -405,10 +402,9 @@ class SimBackend:
         (checked after each event) or time reaches ``limit``: single-stepping."""
         with self._lock:
             clock = self._require_clock()
-            if self._barrier is not None:
-                limit = min(limit, max(self._barrier, clock.now()))
-            if self._sleep_end is not None:
-                limit = min(limit, max(self._sleep_end, clock.now()))
+            stop_at = self._wake if self._wake is not None else self._barrier
+            if stop_at is not None:
+                limit = min(limit, max(stop_at, clock.now()))
             if limit > clock.now():
                 clock.run(until=limit, stop=stop)
             self._anchor = (clock.now(), time.monotonic())

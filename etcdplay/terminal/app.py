@@ -21,12 +21,12 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, RichLog, Sparkline, Static
+from textual.widgets import RichLog, Sparkline, Static
 
 from etcdplay.files import OutputError, atomic_output
 from etcdplay.play import PlaySession
 from etcdplay.play.session import CommandResult
-from etcdplay.play.view import ClusterView
+from etcdplay.play.view import ClusterView, MemberView
 from etcdplay.terminal import render
 from etcdplay.terminal.dialogs import AskDialog, PartitionDialog, TextScreen
 from etcdplay.terminal.series import WriteSeries
@@ -87,6 +87,28 @@ UNDRAWN = frozenset({"message", "timer"})
 
 KEY_NAMES = {"left": "<-", "right": "->", "plus": "+", "minus": "-", "question_mark": "?"}
 
+#: The footer: (key, word, shown when). Every key fits, wrapped between pairs.
+FOOTER: list[tuple[str, str, str]] = [
+    ("?", "help", "always"),
+    ("<-/->", "select", "always"),
+    ("k", "kill", "always"),
+    ("s", "stop", "always"),
+    ("r", "restart", "always"),
+    ("i", "isolate", "always"),
+    ("p", "partition", "always"),
+    ("h", "heal", "always"),
+    ("w", "stress", "always"),
+    ("u", "put", "always"),
+    ("g", "get", "always"),
+    ("d", "del", "always"),
+    ("space", "pause", "sim"),
+    ("n", "step", "sim"),
+    ("+/-", "speed", "sim"),
+    ("l", "lesson", "lesson"),
+    ("S", "save", "always"),
+    ("q", "quit", "always"),
+]
+
 
 class MemberPanel(Static):
     """One member: role, term, leader, commit/applied, keys, hash (db size live)."""
@@ -104,9 +126,11 @@ class TerminalApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     CSS = """
     Screen { layout: vertical; }
-    #top, #cluster, #result { height: 1; }
+    #top, #cluster { height: 1; }
+    #result { height: auto; min-height: 1; max-height: 2; }
+    #keys { height: auto; background: $panel; }
     #lesson { height: auto; max-height: 2; }
-    #members { height: auto; }
+    #members, #rows { height: auto; }
     .member { width: 1fr; height: auto; border: round $secondary; padding: 0 0 0 1;
               text-wrap: nowrap; text-overflow: ellipsis; }
     .member.selected { border: double $accent; }
@@ -152,6 +176,7 @@ class TerminalApp(App[None]):
         with Horizontal(id="members"):
             for name in self.names:
                 yield MemberPanel(name)
+        yield Static(id="rows")  # instead of the panels when they would be too narrow
         with Horizontal(classes="spark"):
             yield Static(id="tput-label")
             yield Sparkline([], id="tput")
@@ -159,10 +184,11 @@ class TerminalApp(App[None]):
             yield Static(id="lat-label")
             yield Sparkline([], id="lat")
         yield Static(id="result")
-        log = RichLog(id="log", max_lines=1000, wrap=False)
+        # wrapped: at 80 columns a check's detail or a save's replay command is longer
+        log = RichLog(id="log", max_lines=1000, wrap=True)
         log.can_focus = False  # keys (arrows, space) are the dashboard's, not the log's
         yield log
-        yield Footer(compact=True)
+        yield Static(id="keys")
 
     def on_mount(self) -> None:
         # held, not queried: with a dialog open, queries go to the dialog's screen
@@ -250,7 +276,10 @@ class TerminalApp(App[None]):
                 result = future.result()
                 text = Text(result.message, style="" if result.ok else "bold red")
             except Exception as exc:  # a refused command: say why, keep playing
-                text = Text(f"{command.get('action')}: {exc}", style="bold red")
+                action, why = str(command.get("action")), str(exc)
+                # the session's messages mostly name the action already ("stress: 'count' ...")
+                said = why if why.startswith(f"{action}:") else f"{action}: {why}"
+                text = Text(said, style="bold red")
             self._say(text)
 
     def _say(self, text: Text) -> None:
@@ -260,14 +289,15 @@ class TerminalApp(App[None]):
         line.append_text(text)
         self.log_widget.write(line)
 
-    def _update(self, key: str, widget_id: str, value: Any) -> None:
-        """Redraw a widget only when what it shows changed."""
+    def _update(self, key: str, widget_id: str, value: Any, wraps: bool = False) -> None:
+        """Redraw a widget only when what it shows changed. ``wraps``: its lines
+        wrap at the screen's width, so its height may change with any text."""
         before = self._drawn.get(key)
         if before != value:
             self._drawn[key] = value
             # a new layout (the costly part of a redraw) only when the height may change
             lines = value.plain.count("\n") if isinstance(value, Text) else None
-            relayout = before is None or lines is None or before.plain.count("\n") != lines
+            relayout = wraps or before is None or lines is None or before.plain.count("\n") != lines
             self.statics[widget_id].update(value, layout=relayout)
 
     def _draw(self) -> None:
@@ -288,8 +318,19 @@ class TerminalApp(App[None]):
         )
         self._update("cluster", "cluster", render.cluster_line(view))
         if self.session.lesson:
-            self._update("lesson", "lesson", render.lesson_line(self.session.lesson_steps()))
+            self._update("lesson", "lesson", render.lesson_line(self.session.lesson_steps()), wraps=True)
+        self._update("keys", "keys", render.keys_line(self.footer_keys(), self.size.width))
         groups = render.group_labels(view)
+        rows = render.compact(len(self.names), self.size.width)
+        if self._drawn.get("compact") != rows:
+            self._drawn["compact"] = rows
+            self.query_one("#members").display = not rows
+            self.statics["rows"].display = rows
+        if rows:
+            members = [view.nodes.get(name) or MemberView(name) for name in self.names]
+            shown = render.member_rows(members, self.selected, groups, set(view.delayed), self.size.width)
+            self._update("rows", "rows", shown)
+            return self._draw_sparklines()
         for i, name in enumerate(self.names):
             member = view.nodes.get(name)
             if member is None:
@@ -302,6 +343,9 @@ class TerminalApp(App[None]):
             self._update(
                 f"m:{name}", f"member-{name}", render.member_body(member, self.live, view.delayed.get(name))
             )
+        self._draw_sparklines()
+
+    def _draw_sparklines(self) -> None:
         tput, lat = self.series.throughput(), self.series.latency_ms()
         if self._drawn.get("spark") != (tput, lat):
             self._drawn["spark"] = (tput, lat)
@@ -310,6 +354,11 @@ class TerminalApp(App[None]):
             rate, latency = self.series.last_complete()
             self._update("tput-label", "tput-label", render.spark_label("writes/s", rate, ""))
             self._update("lat-label", "lat-label", render.spark_label("latency", latency, "ms"))
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys: simulator controls only on the simulator, ``l`` with a lesson."""
+        shown = {"always", "lesson" if self.session.lesson else "", "" if self.live else "sim"}
+        return [(key, word) for key, word, when in FOOTER if when in shown]
 
     # --- commands ---------------------------------------------------------------------
 
@@ -354,7 +403,9 @@ class TerminalApp(App[None]):
             try:
                 count, rate = int(values[0]), float(values[1] or 100)
             except ValueError:
-                self._say(Text("stress: the count and rate must be numbers", style="bold red"))
+                self._say(
+                    Text("stress: the count must be a whole number, the rate a number", style="bold red")
+                )
                 return
             self.send({"action": "stress", "count": count, "rate": rate, "node": node})
 
@@ -424,8 +475,17 @@ class TerminalApp(App[None]):
         default = f"played-{self.session.base.name}-{self.session.seed}"
 
         def chosen(values: list[str] | None) -> None:
-            if values and values[0].strip():
-                self.save(Path(values[0].strip()))
+            if values is None:
+                return
+            name = values[0].strip()
+            if not name:
+                self._say(
+                    Text("save: give a file name (NAME.toml and NAME.jsonl are written)", style="bold red")
+                )
+            elif Path(name).is_dir() or name.endswith("/"):
+                self._say(Text(f"save: {name} is a directory; give a file name in it", style="bold red"))
+            else:
+                self.save(Path(name))
 
         self.push_screen(
             AskDialog(
@@ -444,9 +504,16 @@ class TerminalApp(App[None]):
                 handle.write(self.session.scenario_toml())
             with atomic_output(trace_path, "save") as handle:
                 handle.write(self.session.trace_jsonl())
-        except (OutputError, OSError) as exc:
+        except OutputError as exc:  # its message starts "save PATH: ..."
+            self._say(Text(str(exc), style="bold red"))
+            return None
+        except OSError as exc:
             self._say(Text(f"save: {exc}", style="bold red"))
             return None
-        replay = "etcdplay live" if self.live else f"etcdplay simulate {toml_path} --seed {self.session.seed}"
+        replay = (
+            f"etcdplay live {toml_path}"
+            if self.live
+            else f"etcdplay simulate {toml_path} --seed {self.session.seed}"
+        )
         self._say(Text(f"saved {toml_path} and {trace_path}; replay: {replay}", style="green"))
         return toml_path, trace_path

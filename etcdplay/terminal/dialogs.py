@@ -60,8 +60,11 @@ class PartitionDialog(ModalScreen[list[list[str]] | None]):
     def action_apply(self) -> None:
         typed = self.query_one("#groups", Input).value.strip()
         if typed:
-            groups = [part.replace(",", " ").split() for part in typed.split("|")]
-            self.dismiss([g for g in groups if g])
+            groups = [g for g in (part.replace(",", " ").split() for part in typed.split("|")) if g]
+            if len(groups) < 2:
+                self.notify("type two groups or more, split by |, e.g. n1 n2 | n3", severity="warning")
+                return
+            self.dismiss(groups)
             return
         side = list(self.query_one("#side", SelectionList).selected)
         rest = [m for m in self.members if m not in side]

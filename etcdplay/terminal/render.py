@@ -9,6 +9,7 @@ dashboard reads the same under ``NO_COLOR``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,40 @@ def member_body(member: MemberView, live: bool, delayed: str | None = None) -> T
     text.append(f"\n#{(member.hash or '-')[:8]}", style="dim" if not member.hash else "")
     if live:
         text.append(f"\ndb {human_bytes(member.db_size)}")
+    return text
+
+
+#: Below this many columns a member's panel is unreadable: members go in rows instead.
+MIN_PANEL_WIDTH = 11
+#: One member's row in the compact view.
+ROW_WIDTH = 38
+SHORT_ROLE = {"leader": "LEADER", "follower": "follower", "candidate": "cand", "pre-candidate": "pre-cand"}
+
+
+def compact(members: int, width: int) -> bool:
+    """Whether ``members`` panels side by side would be too narrow in ``width`` columns."""
+    return members > 0 and width // members < MIN_PANEL_WIDTH
+
+
+def member_rows(
+    members: Sequence[MemberView], selected: int, groups: dict[str, str], delayed: set[str], width: int
+) -> Text:
+    """Many members (9 or more in 80 columns): one row each, in as many columns
+    as fit: name, group, role, term, applied index, hash (no colour needed)."""
+    per_line = max(1, (width + 1) // (ROW_WIDTH + 1))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, member in enumerate(members):
+        if i:
+            text.append("\n" if i % per_line == 0 else " ")
+        role = member.shown_role
+        name = member.name + (f"({groups[member.name]})" if member.name in groups else "")
+        text.append(
+            f"{SELECTED_MARK if i == selected else ' '}{name:<7} ", style="bold" if i == selected else ""
+        )
+        text.append(f"{SHORT_ROLE.get(role, role):<8}", style=ROLE_STYLE.get(role, ""))
+        cell = f" t{_num(member.term):<3} {_num(member.applied):>6} #{(member.hash or '-')[:6]:<6}"
+        cell += "+" if member.name in delayed else " "
+        text.append(cell)
     return text
 
 
@@ -223,10 +258,19 @@ def lesson_line(steps: Sequence[dict[str, Any]]) -> Text:
     return text
 
 
+def reflow(prose: str) -> str:
+    """Paragraphs as single lines, for the screen to wrap at its own width (the
+    scenario files wrap them at 80 columns, which a narrower page wrapped again
+    into ragged half-lines)."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", prose.strip())]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def lesson_text(name: str, explain: str, steps: Sequence[dict[str, Any]]) -> Text:
     """The whole lesson: its prose and every step, those that ran ticked."""
-    text = Text(f"{name}\n\n", style="bold")
-    text.append(explain.strip() + "\n\n" if explain.strip() else "")
+    text = Text()
+    text.append(f"{name}\n\n", style="bold")
+    text.append(reflow(explain) + "\n\n" if explain.strip() else "")
     for s in steps:
         mark = "[x]" if s.get("done") else "[ ]"
         fields = {k: v for k, v in s.items() if k not in ("at", "action", "note", "done")}
@@ -239,10 +283,31 @@ def lesson_text(name: str, explain: str, steps: Sequence[dict[str, Any]]) -> Tex
 
 def help_text(keys: Sequence[tuple[str, str]]) -> Text:
     """The ``?`` screen: every key and what it does."""
-    text = Text("Keys\n\n", style="bold")
+    text = Text()
+    text.append("Keys\n\n", style="bold")
     width = max((len(k) for k, _ in keys), default=4)
     for key, what in keys:
         text.append(f"  {key:<{width}}  ", style="bold")
         text.append(f"{what}\n")
     text.append("\nThe selected member is marked '>'. Esc or ? closes this screen.")
+    return text
+
+
+def keys_line(keys: Sequence[tuple[str, str]], width: int) -> Text:
+    """The footer: every key and a word for it, in lines of ``width``, broken
+    between pairs, never inside one (Textual's footer cut its one row at the
+    edge, mid-word, and hid quit at 80 columns)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    column = 0
+    for key, word in keys:
+        size = len(key) + 1 + len(word)
+        if column and column + 1 + size > width:
+            text.append("\n")
+            column = 0
+        elif column:
+            text.append(" ")
+            column += 1
+        text.append(key, style="bold")
+        text.append(f" {word}")
+        column += size
     return text

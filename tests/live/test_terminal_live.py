@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -39,7 +40,7 @@ async def attempt(app: TerminalApp, pilot: Any, key: str, typed: list[str], expe
     raise AssertionError(f"{key!r}: {app.last_result}")
 
 
-def test_dashboard_on_real_etcd_kill_put_get_db_size() -> None:
+def test_dashboard_on_real_etcd_kill_put_get_db_size(tmp_path: Path) -> None:
     # etcd's default timers: the tests' fast ones (10/100 ms) make a loaded
     # machine hold elections all the time, and every write then may fail
     session = PlaySession(
@@ -69,6 +70,8 @@ def test_dashboard_on_real_etcd_kill_put_get_db_size() -> None:
             await pilot.press("space")  # pause: the simulator's, refused on real etcd
             await until(pilot, lambda: "simulator only" in app.last_result, "the refusal")
             assert "live" in shown(app, "top")
+            assert app.save(tmp_path / "played") is not None  # the replay hint names the file
+            assert f"replay: etcdplay live {tmp_path / 'played.toml'}" in app.last_result
             await pilot.press("q")
             await until(pilot, lambda: not app.is_running, "q to quit")
 
