@@ -9,12 +9,16 @@ is a known, fixed bug of their etcd version, not a new one. The recogniser
 asks for the bug's whole signature, read from the trace alone: the version
 range, the failed check, and that the members which disagree with the
 majority are exactly members the run had SIGKILLed before the disagreement
-was seen. Anything else is left as an unexplained failure.
+was seen. The failed check is ``no-divergence`` (the first revision where
+hashes differ), ``convergence`` (the final status), or an ``expect =
+"converged"`` step that timed out (the last hashes taken before it gave up).
+Anything else is left as an unexplained failure.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +75,8 @@ def recognise(result: CheckResult, header: Event, events: Sequence[Event]) -> Ch
         odd, seen_at = _odd_at_divergence(events, result)
     elif result.name == "convergence":
         odd, seen_at = _odd_at_end(events), None
+    elif result.name == "expect:converged":
+        odd, seen_at = _odd_in_last_round(events, result.at), result.at
     else:
         return result
     killed = _killed_before(events, seen_at)
@@ -135,6 +141,27 @@ def _odd_at_divergence(events: Sequence[Event], result: CheckResult) -> tuple[se
     for node, digest in latest.items():
         groups.setdefault(digest, set()).add(node)
     return _minority(groups), at
+
+
+def _odd_in_last_round(events: Sequence[Event], at: float | None) -> set[str]:
+    """Who disagrees with the majority in the last hashes taken up to ``at``:
+    each member's latest hash, compared at the revision most of them were
+    hashed at. A member that is only slow to catch up hashes the same as the
+    others at a revision they all have; only a diverged one differs."""
+    latest: dict[str, tuple[Any, str]] = {}
+    for e in events:
+        if e["kind"] != "status" or e.get("hash") is None or (at is not None and float(e["t"]) > at):
+            continue
+        latest[str(e.get("node"))] = (e.get("hash_revision", e.get("revision")), str(e["hash"]))
+    if not latest:
+        return set()
+    revisions = Counter(rev for rev, _ in latest.values())
+    common = revisions.most_common(1)[0][0]
+    groups: dict[Any, set[str]] = {}
+    for node, (rev, digest) in latest.items():
+        if rev == common:
+            groups.setdefault(digest, set()).add(node)
+    return _minority(groups)
 
 
 def _odd_at_end(events: Sequence[Event]) -> set[str]:

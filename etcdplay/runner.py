@@ -390,6 +390,11 @@ class Runner:
         quorum = len(self.backend.nodes()) // 2 + 1
         if what == "converged" and running < quorum:
             states += f"; only {running} of {len(self.backend.nodes())} members running, no quorum"
+        elif what == "converged":
+            # say how they disagree, not only that they do
+            disagree = checks.convergence([{"node": s.name, **s.as_fields()} for s in statuses])
+            if not disagree.ok:
+                return f"{what} did not hold: {disagree.detail} ({states})"
         return f"{what} did not hold ({states})"
 
     def _poll(self, condition: Callable[[], str | None], within: float) -> str | None:
@@ -465,7 +470,15 @@ class Runner:
         while backend.load_running() and backend.now() < limit:
             backend.sleep(0.1)
         if not self._partitioned:
-            self._poll(self._condition("converged", backend.nodes()), self.scenario.settle)
+            converged = self._condition("converged", backend.nodes())
+            if self._poll(converged, self.scenario.settle) is None and self._silent_members():
+                # A member restarted near the end may not answer yet: etcd serves
+                # clients only once it has published itself through Raft, which
+                # needs a leader. Wait for it as long as etcd waits on a request
+                # (5 s + 2 election timeouts) before calling that divergence.
+                patience = 5.0 + 2 * self.scenario.cluster.election_range_ms[1] / 1000
+                self._poll(lambda: None if self._silent_members() else "all answer", patience)
+                self._poll(converged, self.scenario.settle)
         else:
             backend.sleep(min(self.scenario.settle, 1.0))
         final_status = [{"node": s.name, **s.as_fields()} for s in backend.status()]
@@ -502,6 +515,10 @@ class Runner:
         self._record(checks.no_divergence(self.trace.events))
         self._record(checks.linearizable(self.trace.events))
         self._emit("end", duration=round(backend.now(), 6), ok=all(c.ok for c in self.results))
+
+    def _silent_members(self) -> list[str]:
+        """Running members that gave no status (no hash) just now."""
+        return [s.name for s in self.backend.status() if s.running and s.hash is None]
 
     def _leader_known_by_all(self) -> str | None:
         statuses = self.backend.status()

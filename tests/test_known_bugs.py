@@ -134,3 +134,23 @@ def test_recognised_in_a_real_find() -> None:
     # the same find with the kills taken out of the trace stays unexplained
     unkilled = [e for e in rest if e["kind"] != "fault"]
     assert recognise(checks.no_divergence(unkilled), head, unkilled).known_bug == ""
+
+
+def test_an_expect_converged_that_timed_out_on_a_diverged_member() -> None:
+    """The last hashes before the step gave up: n3 (killed) differs at the
+    revision all three were hashed at; a member merely behind would not."""
+    events = [
+        crash(1.0, "n3"),
+        status(2.0, "n1", 80, "aaaa"),
+        status(2.0, "n2", 80, "aaaa"),
+        status(2.0, "n3", 80, "aaaa"),
+        status(3.0, "n1", 90, "cccc"),
+        status(3.0, "n2", 90, "cccc"),
+        status(3.0, "n3", 90, "dddd"),
+        status(9.0, "n3", 95, "eeee"),  # after the step gave up: not looked at
+    ]
+    timed_out = checks.CheckResult("expect:converged", False, "converged did not hold", at=5.0)
+    assert recognise(timed_out, header(), events).known_bug == "etcd-io/etcd#13766"
+    agreeing = [e for e in events if e.get("hash") != "dddd"]
+    assert recognise(timed_out, header(), agreeing).known_bug == ""  # only slow: not the bug
+    assert recognise(timed_out, header(), [e for e in events if e["kind"] != "fault"]).known_bug == ""

@@ -8,10 +8,10 @@ from etcdplay import checks
 from etcdplay.live.backend import LiveBackend
 from etcdplay.live.etcd import live_pids
 from etcdplay.runner import make_header, run_scenario
-from etcdplay.scenario import builtin_names, load_builtin
+from etcdplay.scenario import builtin_names, from_dict, load_builtin
 from etcdplay.trace import TraceWriter
 
-from .conftest import ETCD_34, ETCD_35, compress, unexplained_failures
+from .conftest import BINARIES, ETCD_34, ETCD_35, FAST, compress, unexplained_failures
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -39,3 +39,28 @@ def test_builtin_scenario_holds_live(name: str, size: int, etcd_bin: str | None)
     assert checks.one_leader_per_term(result.trace.events).ok
     assert live_pids() == []
     assert backend.dir is not None and not backend.dir.exists()
+
+
+@pytest.mark.parametrize("etcd_bin", BINARIES)
+def test_members_restarted_at_the_end_are_waited_for(etcd_bin: str) -> None:
+    """A restarted etcd serves clients only once it has published itself
+    through Raft: the final convergence check waits for it instead of
+    reporting "no status from n1, n2" (what it did, settle being this short)."""
+    sc = from_dict(
+        {
+            "name": "restart-at-the-end",
+            "settle": 0.05,
+            "status_interval": 0.1,
+            "cluster": {"size": 3, **FAST},
+            "steps": [
+                {"at": 0.0, "action": "wait-for-leader"},
+                {"at": 0.5, "action": "crash", "target": ["n1", "n2"]},
+                {"at": 1.0, "action": "restart", "target": ["n1", "n2"]},
+            ],
+        }
+    ).expanded(1)
+    backend = LiveBackend(etcd_bin)
+    result = run_scenario(sc, backend, 1, TraceWriter(make_header(sc, 1, "live", **backend.header_fields())))
+    convergence = next(c for c in result.checks if c.name == "convergence")
+    assert convergence.ok, convergence.detail
+    assert live_pids() == []
